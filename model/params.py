@@ -1,0 +1,403 @@
+"""The parameter schema: the one place where every default, range, unit and source lives.
+
+Everything else derives from :data:`SCHEMA`: the model constructor validates against it, the
+CLI's ``--set`` and ``carepath params`` read it, the browser controls are generated from it,
+experiment files are checked against it, and ``docs/parameters.md`` is generated from it
+(``python -m model.docgen``).
+
+Source keys (``S1`` … ``S5``) refer to the seed papers (see ``docs/ODD.md``, section 7);
+other sources are given in full in the ODD's reference list.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "GROUPS",
+    "SCHEMA",
+    "Param",
+    "ParameterError",
+    "coerce_value",
+    "defaults",
+    "validate",
+]
+
+
+class ParameterError(ValueError):
+    """Bad model input: names the parameter, the value given, what is allowed and where from."""
+
+    def __init__(self, name: str, value: Any, allowed: str, source: str | None = None):
+        self.name = name
+        self.value = value
+        self.allowed = allowed
+        self.source = source
+        where = f" (from {source})" if source else ""
+        super().__init__(f"parameter '{name}'{where}: got {value!r}; allowed: {allowed}")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One declared model parameter."""
+
+    name: str
+    kind: str  # "float" | "int" | "bool"
+    default: Any
+    low: float | None = None
+    high: float | None = None
+    unit: str = ""
+    meaning: str = ""
+    source: str = ""
+    group: str = "service"
+    lever: bool = False  # a policy lever (brief, "Policy levers")
+    label: str = ""  # short plain-language label for controls
+
+    def allowed(self) -> str:
+        if self.kind == "bool":
+            return "true or false"
+        return f"{self.kind} in [{self.low:g}, {self.high:g}]"
+
+    def check(self, value: Any, source: str | None = None) -> Any:
+        """Return ``value`` converted to this parameter's type, or raise ParameterError."""
+        if self.kind == "bool":
+            if isinstance(value, (bool, np.bool_)):
+                return bool(value)
+            raise ParameterError(self.name, value, self.allowed(), source)
+        if isinstance(value, bool):  # bool is an int subclass: refuse it for numbers
+            raise ParameterError(self.name, value, self.allowed(), source)
+        if self.kind == "int":
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if not isinstance(value, numbers.Integral):
+                raise ParameterError(self.name, value, self.allowed(), source)
+            value = int(value)
+        else:
+            if not isinstance(value, numbers.Real):
+                raise ParameterError(self.name, value, self.allowed(), source)
+            value = float(value)
+            if math.isnan(value):
+                raise ParameterError(self.name, value, self.allowed(), source)
+        if not (self.low <= value <= self.high):
+            raise ParameterError(self.name, value, self.allowed(), source)
+        return value
+
+    @property
+    def display_label(self) -> str:
+        return self.label or self.name.replace("_", " ")
+
+
+GROUPS: dict[str, str] = {
+    "service": "Service structure and resources",
+    "levers": "Policy levers",
+    "patients": "Patient population",
+    "clinicians": "Clinician population",
+    "illness": "Illness, risk and crisis",
+    "encounter": "Encounter: influence modes and responses",
+    "updates": "Updates: trust, coercion, recovery, stress, learning",
+}
+
+
+def _p(name, kind, default, low=None, high=None, unit="", meaning="", source="", group="service",
+       lever=False, label=""):
+    return Param(name, kind, default, low, high, unit, meaning, source, group, lever, label)
+
+
+_PARAMS: list[Param] = [
+    # ------------------------------------------------------------------ service structure
+    _p("n_clinicians", "int", 16, 1, 1000, "clinicians",
+       "Care coordinators in the service (staffing).",
+       "Brief (CMHT of 5-30 clinicians); S4", "service", True, "Clinicians (staffing)"),
+    _p("caseload_cap", "int", 32, 5, 150, "patients per clinician",
+       "Maximum caseload per clinician; intake stops for a clinician at the cap.",
+       "S4; England care-coordinator caseloads (docs/calibration-sources.md)", "service", True,
+       "Caseload cap"),
+    _p("referrals_per_week", "float", 6.0, 0.0, 1000.0, "referrals / week",
+       "New referrals reaching the service's waiting list each week (Poisson mean).",
+       "Assumption: keeps a default CMHT near capacity with a standing waiting list", "service",
+       False, "Referrals per week"),
+    _p("intake_per_clinician_week", "float", 0.35, 0.0, 5.0, "assessments / clinician / week",
+       "Assessment slots per clinician per week; new patients start care only through them.",
+       "Assumption; S4 (capacity-limited intake)", "service", False, "Intake slots"),
+    _p("contact_hours_per_week", "float", 18.0, 2.0, 37.5, "hours / clinician / week",
+       "Direct-contact hours in a clinician's weekly time budget.",
+       "Assumption (about half of a 37.5 h week in direct contact); S4", "service", False,
+       "Contact hours"),
+    _p("admin_share", "float", 0.15, 0.0, 0.8, "share of contact hours",
+       "Share of contact hours lost to documentation and meetings.",
+       "Assumption; S4 (care-pathway documentation)", "service", False, "Admin share"),
+    _p("need_base_hours", "float", 0.3, 0.0, 5.0, "hours / patient / week",
+       "Contact a patient needs each week regardless of acuity.",
+       "Assumption (fortnightly to monthly visits when stable)", "service"),
+    _p("need_acuity_hours", "float", 1.1, 0.0, 10.0, "hours / patient / week per unit acuity",
+       "Extra contact needed per unit of acuity.", "Assumption", "service"),
+    _p("therapy_places_per_100", "float", 8.0, 0.0, 100.0, "places / 100 patients in care",
+       "Psychological-therapy places (scarce service).", "S4 (service gap); assumption",
+       "service", False, "Therapy places"),
+    _p("housing_places_per_100", "float", 6.0, 0.0, 100.0, "places / 100 patients in care",
+       "Housing-support places (scarce, service-controlled resource).", "S2; assumption",
+       "service", False, "Housing places"),
+    _p("service_weeks", "int", 20, 1, 104, "weeks",
+       "How long a granted scarce-service place (therapy, psychosocial, housing support) is held.",
+       "Assumption (a course of therapy of about 16-20 sessions)", "service"),
+    # ------------------------------------------------------------------ policy levers
+    _p("sdm_training", "float", 0.0, 0.0, 1.0, "intensity 0-1",
+       "Shared-decision-making training: raises clinicians' SDM skill over months and raises "
+       "awareness (see the J-curve).", "S3 (open communication); Hamann et al. 2006", "levers",
+       True, "SDM training"),
+    _p("peer_advocate_coverage", "float", 0.05, 0.0, 1.0, "share of patients",
+       "Share of patients in care with a peer or independent advocate.",
+       "S5 (lack of advocacy support); Lloyd-Evans et al. 2014", "levers", True,
+       "Peer advocates"),
+    _p("advance_statement_coverage", "float", 0.05, 0.0, 1.0, "share of patients",
+       "Share of patients in care who make an advance statement / joint crisis plan.",
+       "S3 (formal agreements, 'contracts'); Henderson et al. 2004", "levers", True,
+       "Advance statements"),
+    _p("advance_statement_quality", "float", 0.6, 0.0, 1.0, "0-1",
+       "How specific and usable advance statements are (scales their effect in a crisis).",
+       "S3; Thornicroft et al. 2013 (implementation quality)", "levers", True,
+       "Advance statement quality"),
+    _p("advance_statement_honour_rate", "float", 0.6, 0.0, 1.0, "probability",
+       "Probability an advance statement is consulted and honoured in a crisis decision.",
+       "S3; Thornicroft et al. 2013", "levers", True, "Advance statements honoured"),
+    _p("trauma_informed_care", "float", 0.0, 0.0, 1.0, "intensity 0-1",
+       "Trauma-informed care: softens the harm of pressure on felt safety and coercion, and "
+       "lowers clinicians' use of threats and compulsion.", "S5", "levers", True,
+       "Trauma-informed care"),
+    _p("pathway_time_targets", "float", 0.0, 0.0, 1.0, "intensity 0-1",
+       "Care-pathway time targets and standardisation: more intake, more documentation, more "
+       "routinizing, plus a participation goal (ambiguous effect).", "S4", "levers", True,
+       "Pathway time targets"),
+    _p("involvement_mandate", "float", 0.0, 0.0, 1.0, "intensity 0-1",
+       "Top-down mandate to involve service users (a target, without resources).", "S4; S3",
+       "levers", True, "Involvement mandate"),
+    _p("reflective_supervision", "float", 0.0, 0.0, 1.0, "intensity 0-1",
+       "Reflective practice/supervision: turns the discomfort of awareness into insight, "
+       "lowers defensiveness and stress, and rewards involvement in learning.", "S1", "levers",
+       True, "Reflective supervision"),
+    _p("org_support", "float", 0.0, 0.0, 1.0, "intensity 0-1",
+       "Organisational top-down support and protected time for partnership work.", "S3",
+       "levers", True, "Organisational support"),
+    _p("leverage_limit", "float", 0.0, 0.0, 1.0, "probability",
+       "Limits on informal leverage: probability that an offer or threat using housing, money "
+       "or services is ruled out by policy.", "S2", "levers", True, "Limit on leverage"),
+    _p("psychosocial_places_per_100", "float", 10.0, 0.0, 100.0, "places / 100 patients in care",
+       "Capacity of psychosocial programmes (a scarce service; also supports recovery).",
+       "S5; S4", "levers", True, "Psychosocial places"),
+    _p("continuity_of_care", "float", 0.8, 0.05, 1.0, "probability per year",
+       "Probability a patient keeps the same clinician over a year (1 = no reallocation).",
+       "S2 (relationships take time); assumption", "levers", True, "Continuity of care"),
+    _p("compulsion_available", "bool", True, meaning=
+       "Legal compulsion (detention; community treatment orders) is available to clinicians.",
+       source="S2; Mental Health Act 1983 (England)", group="levers", lever=True,
+       label="Compulsion available"),
+    _p("compulsion_risk_threshold", "float", 0.7, 0.0, 1.0, "risk 0-1",
+       "Risk at or above which legal compulsion may be used.", "S2; Mental Health Act criteria",
+       "levers", True, "Compulsion risk threshold"),
+    # ------------------------------------------------------------------ patients
+    _p("initial_fill", "float", 0.95, 0.0, 1.5, "share of total caseload capacity",
+       "Patients in care at week 0, as a share of n_clinicians x caseload_cap (initialisation).",
+       "Assumption (a service near capacity)", "patients"),
+    _p("initial_waiting_per_clinician", "float", 2.0, 0.0, 50.0, "patients / clinician",
+       "Patients on the waiting list at week 0.", "Assumption", "patients"),
+    _p("share_prefer_passive", "float", 0.25, 0.0, 1.0, "share",
+       "Share of patients who prefer a passive decision role (Control Preferences Scale).",
+       "docs/calibration-sources.md (CPS in severe mental illness)", "patients"),
+    _p("share_prefer_active", "float", 0.25, 0.0, 1.0, "share",
+       "Share who prefer an active role; the rest prefer a collaborative role.",
+       "docs/calibration-sources.md", "patients"),
+    _p("housing_dependency", "float", 0.30, 0.0, 1.0, "share",
+       "Share of patients whose housing depends on the service (supported housing, tenancy "
+       "support) - what makes a housing deal or threat possible.", "S2; Burns et al. 2011",
+       "patients"),
+    _p("money_dependency", "float", 0.25, 0.0, 1.0, "share",
+       "Share of patients whose money is service-managed (appointeeship, benefits help).",
+       "S2; Burns et al. 2011", "patients"),
+    _p("trauma_prevalence", "float", 0.5, 0.0, 1.0, "share",
+       "Share of patients with a trauma history (high coercion sensitivity).",
+       "S5; trauma exposure in severe mental illness (ODD)", "patients"),
+    _p("reluctance_mean", "float", 0.3, 0.01, 0.99, "0-1",
+       "Mean reluctance to receive services at referral (insight, stigma, past coercion).",
+       "S2 (reluctant patients)", "patients"),
+    _p("mean_social_ties", "float", 3.0, 0.0, 20.0, "ties / patient",
+       "Mean number of ties to other patients in the patient social network.",
+       "Assumption; S5 (connectedness)", "patients"),
+    # ------------------------------------------------------------------ clinicians
+    _p("defensiveness_mean", "float", 0.4, 0.0, 1.0, "0-1",
+       "Mean trait defensiveness of clinicians (psychological defences against stress).", "S1",
+       "clinicians", False, "Defensiveness"),
+    _p("expert_identity_mean", "float", 0.6, 0.0, 1.0, "0-1",
+       "Mean strength of professional ('expert') identity.", "S3", "clinicians"),
+    _p("sdm_skill_mean", "float", 0.4, 0.0, 1.0, "0-1",
+       "Mean communication / shared-decision-making skill before training.", "S3", "clinicians"),
+    _p("colleague_ties", "int", 4, 0, 50, "ties / clinician",
+       "Ties per clinician in the team (Watts-Strogatz ring degree).", "Assumption", "clinicians"),
+    _p("propensity_share", "float", 0.0, -5.0, 5.0, "log-weight",
+       "Initial propensity to share decisions (relative to persuasion).", "S3; assumption",
+       "clinicians"),
+    _p("propensity_persuade", "float", 0.0, -5.0, 5.0, "log-weight",
+       "Initial propensity to persuade (reference mode).", "Szmukler & Appelbaum 2008",
+       "clinicians"),
+    _p("propensity_leverage", "float", -1.2, -5.0, 5.0, "log-weight",
+       "Initial propensity to use interpersonal leverage.", "Szmukler & Appelbaum 2008",
+       "clinicians"),
+    _p("propensity_deal", "float", -0.6, -5.0, 5.0, "log-weight",
+       "Initial propensity to offer a deal (resource conditional on adherence).", "S2",
+       "clinicians"),
+    _p("propensity_threaten", "float", -2.2, -5.0, 5.0, "log-weight",
+       "Initial propensity to threaten (withdrawal of a resource, or compulsion).", "S2",
+       "clinicians"),
+    _p("propensity_compel", "float", -0.5, -5.0, 5.0, "log-weight",
+       "Initial propensity to compel when compulsion is legally open.", "S2", "clinicians"),
+    # ------------------------------------------------------------------ illness
+    _p("acuity_reversion", "float", 0.08, 0.0, 1.0, "per week",
+       "Rate at which acuity returns to the patient's baseline.", "Assumption", "illness"),
+    _p("acuity_noise", "float", 0.05, 0.0, 0.5, "sd per week",
+       "Weekly random variation in acuity.", "Assumption", "illness"),
+    _p("treatment_effect", "float", 0.012, 0.0, 0.2, "acuity / week",
+       "Weekly fall in acuity for a patient in contact and adherent to the agreed plan.",
+       "Assumption", "illness"),
+    _p("therapy_effect", "float", 0.01, 0.0, 0.2, "acuity / week",
+       "Extra weekly fall in acuity while in therapy or a psychosocial programme.", "S5; S4",
+       "illness"),
+    _p("crisis_rate", "float", 0.006, 0.0, 0.2, "per week",
+       "Weekly crisis hazard at mid acuity (grows with acuity).", "Assumption", "illness"),
+    _p("admission_weeks", "float", 6.0, 1.0, 52.0, "weeks",
+       "Mean length of a hospital admission.",
+       "NHS England mental health bed-days (about 30-45 days); assumption", "illness"),
+    # ------------------------------------------------------------------ encounter
+    _p("contested_base", "float", 0.12, 0.0, 1.0, "probability per contact",
+       "Probability that a contact carries a contested decision, at zero acuity and reluctance.",
+       "Assumption; S2", "encounter"),
+    _p("deal_trust_threshold", "float", 0.45, 0.0, 1.0, "trust 0-1",
+       "Clinician-to-patient trust below which no deal is offered.", "S2 (trust gates deals)",
+       "encounter", False, "Trust needed for a deal"),
+    _p("deal_weeks", "int", 8, 1, 52, "weeks",
+       "Weeks until a deal falls due (honoured or broken).", "S2; assumption", "encounter"),
+    _p("mode_temperature", "float", 1.0, 0.05, 10.0, "",
+       "Noise in the clinician's choice of influence mode (softmax temperature).", "Assumption",
+       "encounter"),
+    # ------------------------------------------------------------------ updates
+    _p("trust_gain", "float", 0.08, 0.0, 1.0, "per event",
+       "Step size of trust gains after a good experience.", "S2; assumption", "updates"),
+    _p("trust_loss_ratio", "float", 2.5, 1.0, 10.0, "x",
+       "Losses of trust are this many times larger than gains (asymmetry).",
+       "Slovic 1993 (trust asymmetry); S2", "updates"),
+    _p("trust_decay", "float", 0.01, 0.0, 0.5, "per week",
+       "Weekly drift of dyadic trust back to the patient's trust in services.", "Assumption",
+       "updates"),
+    _p("coercion_memory", "float", 0.3, 0.01, 1.0, "weight",
+       "Weight of a new pressure experience in perceived coercion (exponential average).",
+       "Lidz et al. 1998; assumption", "updates"),
+    _p("stress_rate", "float", 0.1, 0.0, 1.0, "per week",
+       "Rate at which clinician stress moves towards its load-driven target.", "S1; assumption",
+       "updates"),
+    _p("authority_relief", "float", 0.04, 0.0, 0.5, "stress per use",
+       "Short-run stress relief from asserting authority (threat, compulsion, leverage).", "S1",
+       "updates"),
+    _p("burnout_rate", "float", 0.02, 0.0, 1.0, "per week",
+       "Rate at which burnout follows sustained stress.", "Maslach; assumption", "updates"),
+    _p("burnout_threshold", "float", 0.55, 0.0, 1.0, "burnout 0-1",
+       "Burnout index above which a clinician counts as burnt out.",
+       "calibrated: docs/calibration-sources.md (emotional exhaustion prevalence)", "updates"),
+    _p("learning_rate", "float", 0.05, 0.0, 1.0, "per decision",
+       "How fast clinicians' mode propensities follow experienced reward.", "S1; assumption",
+       "updates"),
+    _p("norm_diffusion", "float", 0.02, 0.0, 1.0, "per week",
+       "How fast propensities move toward colleagues' (team norms).", "Assumption", "updates"),
+    _p("network_influence", "float", 0.05, 0.0, 1.0, "per week",
+       "How fast patients' trust in services follows what their ties experience.", "S5; assumption",
+       "updates"),
+    _p("disengage_rate", "float", 0.003, 0.0, 0.2, "per week",
+       "Baseline weekly hazard of dropping out of care (before trust, coercion, reluctance).",
+       "O'Brien et al. 2009 (disengagement); assumption", "updates"),
+    # ------------------------------------------------------------------ outputs
+    _p("event_log", "bool", False, meaning="Keep a per-decision event log (off for sweeps).",
+       source="", group="service"),
+]
+
+SCHEMA: dict[str, Param] = {p.name: p for p in _PARAMS}
+assert len(SCHEMA) == len(_PARAMS), "duplicate parameter name in schema"
+
+
+def defaults() -> dict[str, Any]:
+    """A fresh dict of every parameter at its schema default."""
+    return {name: p.default for name, p in SCHEMA.items()}
+
+
+def coerce_value(name: str, text: str, source: str | None = None) -> Any:
+    """Parse a text value (CLI ``--set``, a browser text box) into the parameter's type."""
+    if name not in SCHEMA:
+        raise ParameterError(name, text, _unknown_hint(name), source)
+    p = SCHEMA[name]
+    raw = text.strip()
+    if p.kind == "bool":
+        low = raw.lower()
+        if low in ("true", "1", "yes", "on"):
+            return True
+        if low in ("false", "0", "no", "off"):
+            return False
+        raise ParameterError(name, text, p.allowed(), source)
+    try:
+        value: Any = float(raw) if p.kind == "float" else _parse_int(raw)
+    except ValueError:
+        raise ParameterError(name, text, p.allowed(), source) from None
+    return p.check(value, source)
+
+
+def _parse_int(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        f = float(raw)
+        if f.is_integer():
+            return int(f)
+        raise
+
+
+def _unknown_hint(name: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, SCHEMA.keys(), n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return f"a parameter name from the schema (see `carepath params`){hint}"
+
+
+def validate(values: Mapping[str, Any], source: str | None = None,
+             complete: bool = False) -> dict[str, Any]:
+    """Check names, types and ranges of ``values`` and cross-parameter consistency.
+
+    Returns a new dict with converted values. With ``complete=True`` the result holds every
+    parameter (defaults filled in) and the cross-parameter checks are run.
+    """
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if name not in SCHEMA:
+            raise ParameterError(name, value, _unknown_hint(name), source)
+        out[name] = SCHEMA[name].check(value, source)
+    if complete:
+        full = defaults()
+        full.update(out)
+        _check_consistency(full, source)
+        return full
+    return out
+
+
+def _check_consistency(p: Mapping[str, Any], source: str | None) -> None:
+    shares = p["share_prefer_passive"] + p["share_prefer_active"]
+    if shares > 1.0 + 1e-12:
+        raise ParameterError(
+            "share_prefer_active", p["share_prefer_active"],
+            f"share_prefer_passive + share_prefer_active <= 1 (passive is "
+            f"{p['share_prefer_passive']:g})", source)
+    if p["intake_per_clinician_week"] <= 0 and p["referrals_per_week"] > 0 \
+            and p["initial_fill"] == 0:
+        raise ParameterError(
+            "intake_per_clinician_week", p["intake_per_clinician_week"],
+            "> 0 when referrals arrive and nobody starts in care (no one could ever be seen)",
+            source)
