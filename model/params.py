@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "CarePathError",
     "GROUPS",
     "SCHEMA",
     "Param",
@@ -30,7 +31,14 @@ __all__ = [
 ]
 
 
-class ParameterError(ValueError):
+class CarePathError(Exception):
+    """Base class of every domain error (bad input, bad experiment file, …).
+
+    The CLI prints these as one line and exits non-zero; anything else is a bug.
+    """
+
+
+class ParameterError(CarePathError, ValueError):
     """Bad model input: names the parameter, the value given, what is allowed and where from."""
 
     def __init__(self, name: str, value: Any, allowed: str, source: str | None = None):
@@ -117,11 +125,11 @@ _PARAMS: list[Param] = [
        "Maximum caseload per clinician; intake stops for a clinician at the cap.",
        "S4; England care-coordinator caseloads (docs/calibration-sources.md)", "service", True,
        "Caseload cap"),
-    _p("referrals_per_week", "float", 6.0, 0.0, 1000.0, "referrals / week",
+    _p("referrals_per_week", "float", 8.0, 0.0, 1000.0, "referrals / week",
        "New referrals reaching the service's waiting list each week (Poisson mean).",
        "Assumption: keeps a default CMHT near capacity with a standing waiting list", "service",
        False, "Referrals per week"),
-    _p("intake_per_clinician_week", "float", 0.35, 0.0, 5.0, "assessments / clinician / week",
+    _p("intake_per_clinician_week", "float", 1.0, 0.0, 5.0, "assessments / clinician / week",
        "Assessment slots per clinician per week; new patients start care only through them.",
        "Assumption; S4 (capacity-limited intake)", "service", False, "Intake slots"),
     _p("contact_hours_per_week", "float", 18.0, 2.0, 37.5, "hours / clinician / week",
@@ -249,7 +257,7 @@ _PARAMS: list[Param] = [
     _p("propensity_deal", "float", -0.6, -5.0, 5.0, "log-weight",
        "Initial propensity to offer a deal (resource conditional on adherence).", "S2",
        "clinicians"),
-    _p("propensity_threaten", "float", -2.2, -5.0, 5.0, "log-weight",
+    _p("propensity_threaten", "float", -3.0, -5.0, 5.0, "log-weight",
        "Initial propensity to threaten (withdrawal of a resource, or compulsion).", "S2",
        "clinicians"),
     _p("propensity_compel", "float", -0.5, -5.0, 5.0, "log-weight",
@@ -265,7 +273,7 @@ _PARAMS: list[Param] = [
     _p("therapy_effect", "float", 0.01, 0.0, 0.2, "acuity / week",
        "Extra weekly fall in acuity while in therapy or a psychosocial programme.", "S5; S4",
        "illness"),
-    _p("crisis_rate", "float", 0.006, 0.0, 0.2, "per week",
+    _p("crisis_rate", "float", 0.002, 0.0, 0.2, "per week",
        "Weekly crisis hazard at mid acuity (grows with acuity).", "Assumption", "illness"),
     _p("admission_weeks", "float", 6.0, 1.0, 52.0, "weeks",
        "Mean length of a hospital admission.",
@@ -297,7 +305,7 @@ _PARAMS: list[Param] = [
     _p("stress_rate", "float", 0.1, 0.0, 1.0, "per week",
        "Rate at which clinician stress moves towards its load-driven target.", "S1; assumption",
        "updates"),
-    _p("authority_relief", "float", 0.04, 0.0, 0.5, "stress per use",
+    _p("authority_relief", "float", 0.01, 0.0, 0.5, "stress per use",
        "Short-run stress relief from asserting authority (threat, compulsion, leverage).", "S1",
        "updates"),
     _p("burnout_rate", "float", 0.02, 0.0, 1.0, "per week",
@@ -313,7 +321,7 @@ _PARAMS: list[Param] = [
     _p("network_influence", "float", 0.05, 0.0, 1.0, "per week",
        "How fast patients' trust in services follows what their ties experience.", "S5; assumption",
        "updates"),
-    _p("disengage_rate", "float", 0.003, 0.0, 0.2, "per week",
+    _p("disengage_rate", "float", 0.002, 0.0, 0.2, "per week",
        "Baseline weekly hazard of dropping out of care (before trust, coercion, reluctance).",
        "O'Brien et al. 2009 (disengagement); assumption", "updates"),
     # ------------------------------------------------------------------ outputs

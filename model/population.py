@@ -49,6 +49,9 @@ PATIENT_COLUMNS: dict[str, tuple[str, float]] = {
     "place_weeks_left": ("i4", 0),
     "crisis": ("?", False),
     "weeks_in_care": ("i4", 0),
+    "involvement_ema": ("f8", 2.0),
+    "prior_admission": ("?", False),
+    "ever_detained": ("?", False),
 }
 LEVERAGE_COLUMNS = 4  # last week leverage of each type was met (housing, money, services, compulsion)
 
@@ -107,6 +110,8 @@ class ClinicianArrays:
         self.identity = z()
         self.identity_base = z()
         self.skill = z()
+        self.skill_base = z()
+        self.vulnerability = z()  # personal offset of the stress target (resilience)
         self.method = np.zeros(count, dtype="i1")
         self.propensity = np.zeros((count, n_modes))
         self.reward_baseline = z()

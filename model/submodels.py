@@ -263,7 +263,8 @@ def response_utilities(*, mode, trust_pc, reluctance, role, dependency, advocate
                              + a["dependency"] * dependency * offer_or_threat)
     a = V_NEGOTIATE
     v[:, Response.NEGOTIATE] = (a["base"] + a["active"] * active + a["collaborative"] * collab
-                                + a["advocate"] * advocate + a["locus"] * locus
+                                + a["advocate"] * advocate * 2.0 * (1.0 - locus)
+                                + a["locus"] * locus
                                 + a["safety"] * safety - a["acuity"] * acuity)
     a = V_REFUSE
     v[:, Response.REFUSE] = a["base"] + a["reluctance"] * reluctance - a["trust"] * trust_pc

@@ -1,0 +1,1 @@
+"""Experiment machinery and experiment definitions for carepath."""
