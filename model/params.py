@@ -41,13 +41,18 @@ class CarePathError(Exception):
 class ParameterError(CarePathError, ValueError):
     """Bad model input: names the parameter, the value given, what is allowed and where from."""
 
-    def __init__(self, name: str, value: Any, allowed: str, source: str | None = None):
+    def __init__(self, name: str, value: Any, allowed: str, source: str | None = None,
+                 unknown: bool = False):
         self.name = name
         self.value = value
         self.allowed = allowed
         self.source = source
         where = f" (from {source})" if source else ""
-        super().__init__(f"parameter '{name}'{where}: got {value!r}; allowed: {allowed}")
+        if unknown:
+            msg = f"unknown parameter '{name}'{where}; allowed: {allowed}"
+        else:
+            msg = f"parameter '{name}'{where}: got {value!r}; allowed: {allowed}"
+        super().__init__(msg)
 
 
 @dataclass(frozen=True)
@@ -341,7 +346,7 @@ def defaults() -> dict[str, Any]:
 def coerce_value(name: str, text: str, source: str | None = None) -> Any:
     """Parse a text value (CLI ``--set``, a browser text box) into the parameter's type."""
     if name not in SCHEMA:
-        raise ParameterError(name, text, _unknown_hint(name), source)
+        raise ParameterError(name, text, _unknown_hint(name), source, unknown=True)
     p = SCHEMA[name]
     raw = text.strip()
     if p.kind == "bool":
@@ -386,7 +391,7 @@ def validate(values: Mapping[str, Any], source: str | None = None,
     out: dict[str, Any] = {}
     for name, value in values.items():
         if name not in SCHEMA:
-            raise ParameterError(name, value, _unknown_hint(name), source)
+            raise ParameterError(name, value, _unknown_hint(name), source, unknown=True)
         out[name] = SCHEMA[name].check(value, source)
     if complete:
         full = defaults()
