@@ -16,7 +16,7 @@ fi
 cd "$ROOT" || exit 2
 "$PY" -m pytest "$@"
 rc=$?
-if [[ $rc -eq 99 ]]; then
+if [[ $rc -eq 5 ]]; then
     echo "run-tests: FAILED: pytest collected no tests (exit code 5); treating that as a failure" >&2
     exit 1
 fi

@@ -82,7 +82,7 @@ find_python() {
             tried+=("$cand (unexpected answer)")
             continue
         fi
-        if [[ "$major.$minor" < "3.12" ]]; then
+        if (( major < MIN_MAJOR || (major == MIN_MAJOR && minor < MIN_MINOR) )); then
             tried+=("$cand ($major.$minor)")
             [[ "$cand" == "${CAREPATH_PYTHON:-}" ]] && say "warning: CAREPATH_PYTHON=$cand is Python $major.$minor (< $MIN_MAJOR.$MIN_MINOR); trying others"
             continue
