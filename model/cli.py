@@ -84,6 +84,8 @@ def cmd_run(args) -> int:
         raise ParameterError("scenario", args.scenario, "one of " + ", ".join(SCENARIOS),
                              "--scenario")
     overrides = _parse_sets(args.set)
+    if args.window is None:
+        args.window = min(52, args.steps)
     if args.window > args.steps:
         raise ParameterError("window", args.window, f"an integer <= --steps ({args.steps})",
                              "--window")
@@ -186,8 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=_positive_int("--steps"), default=156,
                    help="weeks to simulate (default 156 = 3 years)")
     p.add_argument("--seed", type=_nonneg_int("--seed"), default=1, help="random seed")
-    p.add_argument("--window", type=_positive_int("--window"), default=52,
-                   help="summary window in weeks (default 52)")
+    p.add_argument("--window", type=_positive_int("--window"), default=None,
+                   help="summary window in weeks (default 52, or --steps if shorter)")
     p.add_argument("--out", default="results/run", help="output folder (default results/run)")
     p.add_argument("--format", choices=("csv", "parquet"), default="csv",
                    help="time-series file format (default csv)")
