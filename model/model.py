@@ -135,10 +135,10 @@ class CarePathwayModel(mesa.Model):
         self._init_clinicians()
         self.patients = PatientArrays(self._expected_patients())
         self.patient_agents: list[Patient] = []
-        self.patient_network = nx.Graph()
-        self._edges_u: list[np.ndarray] = []
-        self._edges_v: list[np.ndarray] = []
-        self._edge_arrays = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
+        self._edge_u = np.zeros(1024, dtype=np.int64)
+        self._edge_v = np.zeros(1024, dtype=np.int64)
+        self._n_edges = 0
+        self._network_cache = None
         self._dyad_memory: dict[tuple[int, int], tuple[float, float]] = {}
         self._init_patients()
         self._events: list[dict[str, np.ndarray]] = []
@@ -273,25 +273,48 @@ class CarePathwayModel(mesa.Model):
         return idx
 
     def _connect_new_patients(self, idx: np.ndarray) -> None:
-        """Each newcomer links to Poisson(mean_social_ties / 2) earlier patients (mean degree ~
-        ``mean_social_ties``)."""
-        self.patient_network.add_nodes_from(int(i) for i in idx)
+        """Each newcomer links to Poisson(mean_social_ties / 2) earlier patients, chosen
+        uniformly (mean degree ~ ``mean_social_ties``). Edges live in growable arrays;
+        :attr:`patient_network` builds the networkx view on demand."""
         k = self.rng.poisson(self.p["mean_social_ties"] / 2.0, len(idx))
-        us, vs = [], []
-        for i, ki in zip(idx, k):
-            pool = int(i) if int(i) > 0 else 0
-            if pool == 0 or ki == 0:
-                continue
-            targets = np.unique(self.rng.integers(0, pool, min(ki, pool)))
-            us.append(np.full(len(targets), i))
-            vs.append(targets)
-        if us:
-            u, v = np.concatenate(us), np.concatenate(vs)
-            self.patient_network.add_edges_from(zip(u.tolist(), v.tolist()))
-            self._edges_u.append(u)
-            self._edges_v.append(v)
-            self._edge_arrays = (np.concatenate(self._edges_u), np.concatenate(self._edges_v))
-            self._edges_u, self._edges_v = [self._edge_arrays[0]], [self._edge_arrays[1]]
+        k = np.minimum(k, idx)  # patient 0 has nobody to link to
+        total = int(k.sum())
+        if total == 0:
+            return
+        src = np.repeat(idx, k)
+        dst = (self.rng.random(total) * src).astype(np.int64)  # uniform over earlier patients
+        keep = np.ones(total, dtype=bool)
+        pairs = src * (idx[-1] + 1) + dst
+        _, first = np.unique(pairs, return_index=True)
+        keep[:] = False
+        keep[first] = True  # drop duplicate ties drawn twice
+        src, dst = src[keep], dst[keep]
+        n, m = self._n_edges, len(src)
+        if n + m > len(self._edge_u):
+            size = max(2 * len(self._edge_u), n + m)
+            self._edge_u = np.resize(self._edge_u, size)
+            self._edge_v = np.resize(self._edge_v, size)
+        self._edge_u[n:n + m] = src
+        self._edge_v[n:n + m] = dst
+        self._n_edges = n + m
+
+    @property
+    def patient_network(self) -> nx.Graph:
+        """Patients' social ties as a networkx Graph (integer node = patient index).
+
+        Built from the edge arrays when asked (cached until the network grows)."""
+        key = (self.patients.n, self._n_edges)
+        if self._network_cache is None or self._network_cache[0] != key:
+            g = nx.Graph()
+            g.add_nodes_from(range(self.patients.n))
+            u, v = self._edge_arrays
+            g.add_edges_from(zip(u.tolist(), v.tolist()))
+            self._network_cache = (key, g)
+        return self._network_cache[1]
+
+    @property
+    def _edge_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._edge_u[: self._n_edges], self._edge_v[: self._n_edges]
 
     # ------------------------------------------------------------------ dyads
     def _set_dyad_trust(self, i: int, c: int) -> None:
