@@ -43,6 +43,8 @@ CTO_WEEKS = 26
 REREFERRAL_RATE = 0.15
 #: Weekly chance that a person on the waiting list withdraws.
 WAITING_WITHDRAWAL = 0.01
+#: Chance that a crisis-team assessment meeting the legal criteria ends in detention.
+CRISIS_TEAM_COMPULSION = 0.4
 #: Share of initial patients with a previous admission (readmission accounting).
 INITIAL_PRIOR_ADMISSION = 0.3
 
@@ -754,7 +756,7 @@ class CarePathwayModel(mesa.Model):
         plan = pa.advance_statement[j] & (rng.random(len(j)) < p["advance_statement_honour_rate"]
                                           * 0.8 * p["advance_statement_quality"])
         compel = (p["compulsion_available"] & (risk >= p["compulsion_risk_threshold"]) & ~plan
-                  & (rng.random(len(j)) < 0.6))
+                  & (rng.random(len(j)) < CRISIS_TEAM_COMPULSION))
         voluntary = ~compel & (risk >= p["compulsion_risk_threshold"] - 0.2) & (
             rng.random(len(j)) < 0.5)
         pa.coercion[j[compel]] = ((1 - p["coercion_memory"]) * pa.coercion[j[compel]]

@@ -80,7 +80,7 @@ W_PERSUADE = dict(identity=0.5, risk=0.3)
 W_LEVERAGE = dict(trust_pc=1.0, reluctance=0.6, stress=0.5)
 W_DEAL = dict(reluctance=1.5, dependency=1.0)
 W_THREATEN = dict(stress=1.2, defensive=1.2, risk=1.5, reluctance=1.0, trust_cp=1.0, tic=1.0)
-W_COMPEL = dict(risk=3.0, defensive=0.8, tic=0.8)
+W_COMPEL = dict(risk=2.5, defensive=0.8, tic=0.8)
 #: Risk margin below the compulsion threshold at which a threat of compulsion becomes possible.
 THREAT_OF_COMPULSION_MARGIN = 0.2
 
@@ -285,7 +285,7 @@ def accommodation_probability(skill, time_share, defensiveness, advocate):
 
 
 def deal_honour_probability_patient(trust_pc, acuity, reluctance):
-    return sigmoid(0.5 + 2.0 * trust_pc - 1.5 * acuity - 1.0 * reluctance)
+    return sigmoid(1.0 + 2.0 * trust_pc - 1.5 * acuity - 1.0 * reluctance)
 
 
 def deal_honour_probability_service(ratio, clinician_changed, resource_available):
@@ -401,4 +401,4 @@ def decision_reward(accepted, refused, disengaged, authority, stress, level, ref
     when stressed (S1); reflective supervision makes involvement itself count as success.
     """
     return (1.0 * accepted - 0.8 * refused - 1.5 * disengaged + 0.6 * stress * authority
-            + 1.0 * reflective * level / 4.0)
+            + 0.6 * reflective * level / 4.0)
