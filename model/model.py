@@ -43,6 +43,8 @@ CTO_WEEKS = 26
 REREFERRAL_RATE = 0.15
 #: Weekly chance that a person on the waiting list withdraws.
 WAITING_WITHDRAWAL = 0.01
+#: Baseline locus of control below which a patient counts as "low locus" (pattern 7 outputs).
+LOW_LOCUS = 0.4
 #: Chance that a crisis-team assessment meeting the legal criteria ends in detention.
 CRISIS_TEAM_COMPULSION = 0.4
 #: Share of initial patients with a previous admission (readmission accounting).
@@ -95,6 +97,8 @@ SUMMARY_KEYS: tuple[str, ...] = (
     "clinician_rated_involvement", "patient_rated_involvement", "involvement_rating_gap",
     "stress_mean", "burnout_share", "defensiveness_mean", "recovery_mean",
     "internal_locus_mean", "felt_safety_mean", "decisions", "patients_in_care_mean",
+    "internal_locus_low_mean", "involvement_low_locus_mean", "deals_offered",
+    "deal_acceptance_rate", "deals_honoured_share",
 )
 
 
@@ -573,6 +577,10 @@ class CarePathwayModel(mesa.Model):
         concordant = sm.enacted_role(level) == pa.role[i]
         self._tally_decisions(level, pressure, concordant, options, routinized, rationed, scarce,
                               fp, mode, c)
+        low_locus = pa.locus_base[i] < LOW_LOCUS
+        self._wk["low_locus_decisions"] += int(low_locus.sum())
+        self._wk["low_locus_level_sum"] += float(level[low_locus].sum())
+        self._wk["deals_offered"] += int((mode == Mode.DEAL).sum())
         # 7.8 Outcomes of the decision.
         accepted = (response == Response.ACCEPT) | accommodated
         self._decision_outcomes(i, c, decision, mode, response, accepted, compelled, offered,
@@ -977,6 +985,8 @@ class CarePathwayModel(mesa.Model):
         s["perceived_coercion_mean"] = _mean(pa.view("coercion")[in_service])
         s["felt_safety_mean"] = _mean(pa.view("felt_safety")[in_service])
         s["internal_locus_mean"] = _mean(pa.view("locus")[in_service])
+        s["internal_locus_low_mean"] = _mean(
+            pa.view("locus")[in_service & (pa.view("locus_base") < LOW_LOCUS)])
         s["recovery_mean"] = _mean(pa.view("recovery")[in_service])
         for k in ("deals_made", "deals_honoured", "deals_broken", "deals_broken_by_service",
                   "threats", "compulsory_admissions", "voluntary_admissions", "readmissions",
@@ -1022,8 +1032,14 @@ class CarePathwayModel(mesa.Model):
         out["role_concordance"] = _share(tot["concordant"], dec)
         for k in ("trust_mean", "trust_cp_mean", "perceived_coercion_mean", "stress_mean",
                   "burnout_share", "defensiveness_mean", "recovery_mean", "internal_locus_mean",
-                  "felt_safety_mean"):
+                  "internal_locus_low_mean", "felt_safety_mean"):
             out[k] = _nanmean(h[k][sl])
+        out["involvement_low_locus_mean"] = _share(tot["low_locus_level_sum"],
+                                                   tot["low_locus_decisions"])
+        out["deals_offered"] = tot["deals_offered"]
+        out["deal_acceptance_rate"] = _share(tot["deals_made"], tot["deals_offered"])
+        out["deals_honoured_share"] = _share(tot["deals_honoured"],
+                                             tot["deals_honoured"] + tot["deals_broken"])
         out.update(self._leverage_prevalence(w))
         care_years = float(np.mean(h["in_care"][sl])) * w / 52.0
         per100 = (lambda x: 100.0 * x / care_years) if care_years > 0 else (lambda x: math.nan)
@@ -1103,10 +1119,11 @@ _COUNT_KEYS = ("decisions", "concordant", "options", "routinized", "rationed",
                "deals_honoured", "deals_broken", "deals_broken_by_service", "threats",
                "compulsory_admissions", "voluntary_admissions", "readmissions", "cto_started",
                "disengagements", "discharges", "leverage_events", "referrals", "withdrawals",
-               "crises", "clinician_changes")
+               "crises", "clinician_changes", "low_locus_decisions", "low_locus_level_sum",
+               "deals_offered")
 _STATE_KEYS = ("trust_mean", "trust_cp_mean", "perceived_coercion_mean", "stress_mean",
                "burnout_share", "defensiveness_mean", "recovery_mean", "internal_locus_mean",
-               "felt_safety_mean")
+               "internal_locus_low_mean", "felt_safety_mean")
 _HISTORY_KEYS = (*_STATE_KEYS, *_COUNT_KEYS, *(f"level_{k}" for k in range(5)),
                  *(f"pressure_{k}" for k in range(5)), "in_care", "waiting_list")
 
