@@ -1,0 +1,503 @@
+"""Figures (PNG) and a Markdown report for an experiment directory.
+
+``write_report(DIR)`` writes ``DIR/report/report.md`` plus figures and the statistics as CSV
+(``summary.csv``, ``contrasts.csv``, ``sensitivity.csv``). Numbers in the report are formatted
+with :func:`fmt` from the same tables.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .analysis import Analysis, analyse
+from .spec import _fmt
+
+__all__ = ["fmt", "write_report"]
+
+MAX_TABLE_POINTS = 60  # rows of per-point tables shown in the Markdown
+MAX_BAR_POINTS = 40  # points in the involvement ladder / point plots
+LADDER = [f"involvement_share_{i}" for i in range(5)]
+LADDER_LABELS = ["0 overridden", "1 informed", "2 consulted", "3 shared", "4 patient-led"]
+
+
+def fmt(x: Any) -> str:
+    """How the report prints a number."""
+    if x is None:
+        return "n/a"
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    if not math.isfinite(x):
+        return "n/a"
+    if x != 0 and (abs(x) >= 10_000 or abs(x) < 0.001):
+        return f"{x:.3g}"
+    return f"{x:.3f}"
+
+
+def _ci(lo, hi) -> str:
+    return f"[{fmt(lo)}, {fmt(hi)}]"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]+", "_", text).strip("_")[:60]
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _md_table(header: list[str], rows: list[list[Any]]) -> str:
+    def cell(v):
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def _grid_layout(n: int) -> tuple[int, int]:
+    cols = min(n, 3)
+    return math.ceil(n / cols), cols
+
+
+def _marginal(runs: pd.DataFrame, by: list[str], metric: str) -> pd.DataFrame:
+    """Mean and 95% CI of ``metric`` grouped by ``by`` (pooled over other factors)."""
+    from .analysis import _ci as ci
+
+    rows = []
+    for key, g in runs.groupby(by, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        n, mean, sd, lo, hi = ci(g[metric].to_numpy(dtype=float))
+        rows.append(dict(zip(by, key)) | {"mean": mean, "ci_low": lo, "ci_high": hi, "n": n})
+    return pd.DataFrame(rows)
+
+
+def fig_metric_vs_factor(a: Analysis, factor: str, hue: str | None, out: Path) -> Path:
+    plt = _plt()
+    ok = a.runs[a.runs["status"] == "ok"]
+    r, c = _grid_layout(len(a.metrics))
+    fig, axes = plt.subplots(r, c, figsize=(4.2 * c, 3.2 * r), squeeze=False)
+    for ax, m in zip(axes.flat, a.metrics):
+        groups = [(None, ok)] if hue is None else list(ok.groupby(hue, sort=True))
+        for hv, g in groups:
+            s = _marginal(g, [factor], m).sort_values(factor)
+            x = s[factor].astype(float)
+            label = None if hue is None else f"{hue}={_fmt(hv)}"
+            ax.plot(x, s["mean"], marker="o", label=label)
+            ax.fill_between(x, s["ci_low"], s["ci_high"], alpha=0.25)
+        ax.set_xlabel(factor)
+        ax.set_ylabel(m)
+        ax.grid(alpha=0.3)
+        if hue is not None:
+            ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(a.metrics):]:
+        ax.set_visible(False)
+    fig.suptitle(f"Metrics against {factor} (mean, 95% CI band)")
+    fig.tight_layout()
+    path = out / f"metric_vs_{_slug(factor)}.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def fig_heatmap(a: Analysis, f1: str, f2: str, out: Path) -> Path:
+    plt = _plt()
+    ok = a.runs[a.runs["status"] == "ok"]
+    r, c = _grid_layout(len(a.metrics))
+    fig, axes = plt.subplots(r, c, figsize=(4.4 * c, 3.6 * r), squeeze=False)
+    for ax, m in zip(axes.flat, a.metrics):
+        table = ok.pivot_table(index=f2, columns=f1, values=m, aggfunc="mean").sort_index()
+        im = ax.imshow(table.to_numpy(dtype=float), origin="lower", aspect="auto", cmap="viridis")
+        ax.set_xticks(range(len(table.columns)), [_fmt(v) for v in table.columns], fontsize=7,
+                      rotation=45)
+        ax.set_yticks(range(len(table.index)), [_fmt(v) for v in table.index], fontsize=7)
+        ax.set_xlabel(f1)
+        ax.set_ylabel(f2)
+        ax.set_title(m, fontsize=9)
+        fig.colorbar(im, ax=ax, shrink=0.8)
+    for ax in list(axes.flat)[len(a.metrics):]:
+        ax.set_visible(False)
+    fig.suptitle(f"Mean of each metric over {f1} x {f2}")
+    fig.tight_layout()
+    path = out / f"heatmap_{_slug(f1)}_{_slug(f2)}.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def fig_ladder(a: Analysis, out: Path) -> Path | None:
+    if not all(c in a.runs for c in LADDER):
+        return None
+    plt = _plt()
+    ok = a.runs[a.runs["status"] == "ok"]
+    means = ok.groupby(["point_id", "point"], sort=True)[LADDER].mean().reset_index()
+    means = means.head(MAX_BAR_POINTS)
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(means) + 1.6))
+    left = np.zeros(len(means))
+    colours = plt.get_cmap("RdYlGn")(np.linspace(0.1, 0.9, 5))
+    y = np.arange(len(means))
+    for col, label, colour in zip(LADDER, LADDER_LABELS, colours):
+        vals = means[col].to_numpy(dtype=float)
+        ax.barh(y, vals, left=left, color=colour, label=label)
+        left += vals
+    ax.set_yticks(y, means["point"], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("share of decisions")
+    ax.set_xlim(0, max(1.0, float(left.max()) if len(left) else 1.0))
+    ax.legend(fontsize=7, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.1 / max(
+        len(means), 1)))
+    ax.set_title("Involvement ladder per design point (mean shares)")
+    fig.tight_layout()
+    path = out / "involvement_ladder.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def fig_points(a: Analysis, out: Path) -> Path:
+    """Mean and 95% CI of each featured metric at each point (dot-and-whisker)."""
+    plt = _plt()
+    s = a.summary[a.summary["metric"].isin(a.metrics)]
+    ids = sorted(s["point_id"].unique())[:MAX_BAR_POINTS]
+    s = s[s["point_id"].isin(ids)]
+    r, c = _grid_layout(len(a.metrics))
+    fig, axes = plt.subplots(r, c, figsize=(4.6 * c, 0.28 * len(ids) * r + 1.6 * r),
+                             squeeze=False)
+    for ax, m in zip(axes.flat, a.metrics):
+        d = s[s["metric"] == m].sort_values("point_id")
+        y = np.arange(len(d))
+        err = np.vstack([d["mean"] - d["ci_low"], d["ci_high"] - d["mean"]])
+        ax.errorbar(d["mean"], y, xerr=np.nan_to_num(err), fmt="o", ms=4, capsize=2)
+        if a.baseline_id is not None:
+            b = d[d["point_id"] == a.baseline_id]["mean"]
+            if len(b):
+                ax.axvline(float(b.iloc[0]), color="grey", ls="--", lw=0.8)
+        ax.set_yticks(y, d["point"], fontsize=7)
+        ax.invert_yaxis()
+        ax.set_title(m, fontsize=9)
+        ax.grid(alpha=0.3, axis="x")
+    for ax in list(axes.flat)[len(a.metrics):]:
+        ax.set_visible(False)
+    fig.suptitle("Mean and 95% CI per design point")
+    fig.tight_layout()
+    path = out / "points.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def fig_forest(a: Analysis, out: Path) -> Path | None:
+    if a.contrasts is None or a.contrasts.empty:
+        return None
+    plt = _plt()
+    metrics = list(dict.fromkeys(a.contrasts["metric"]))
+    con = a.contrasts[a.contrasts["point_id"].isin(
+        sorted(a.contrasts["point_id"].unique())[:MAX_BAR_POINTS])]
+    n_pts = con["point_id"].nunique()
+    r, c = _grid_layout(len(metrics))
+    fig, axes = plt.subplots(r, c, figsize=(4.6 * c, 0.3 * n_pts * r + 1.6 * r), squeeze=False)
+    for ax, m in zip(axes.flat, metrics):
+        d = con[con["metric"] == m].sort_values("point_id")
+        y = np.arange(len(d))
+        colours = ["tab:red" if s else "tab:blue" for s in d["significant"]]
+        ax.hlines(y, d["ci_low"].fillna(d["diff"]), d["ci_high"].fillna(d["diff"]),
+                  colors=colours)
+        ax.scatter(d["diff"], y, c=colours, s=14, zorder=3)
+        ax.axvline(0, color="grey", lw=0.8)
+        ax.set_yticks(y, d["point"], fontsize=7)
+        ax.invert_yaxis()
+        ax.set_title(f"{m}: difference from baseline", fontsize=9)
+        ax.grid(alpha=0.3, axis="x")
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.set_visible(False)
+    fig.suptitle("Paired contrasts against the baseline (95% CI; red: CI excludes 0)")
+    fig.tight_layout()
+    path = out / "contrasts_forest.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def fig_sensitivity(a: Analysis, out: Path) -> Path | None:
+    s = a.sensitivity
+    if s is None or s.empty:
+        return None
+    plt = _plt()
+    metrics = list(dict.fromkeys(s["metric"]))
+    r, c = _grid_layout(len(metrics))
+    n_f = s["factor"].nunique()
+    fig, axes = plt.subplots(r, c, figsize=(4.6 * c, 0.3 * n_f * r + 1.6 * r), squeeze=False)
+    for ax, m in zip(axes.flat, metrics):
+        d = s[s["metric"] == m]
+        y = np.arange(len(d))
+        if "mu_star" in d:
+            d = d.sort_values("mu_star", ascending=False)
+            ax.barh(y, d["mu_star"], xerr=d["mu_star_conf"], color="tab:blue", capsize=2)
+            ax.set_xlabel("Morris mu* (per full factor range)")
+        elif "ST" in d:
+            d = d.sort_values("ST", ascending=False)
+            ax.barh(y - 0.2, d["S1"], height=0.4, xerr=d["S1_conf"], label="S1", capsize=2)
+            ax.barh(y + 0.2, d["ST"], height=0.4, xerr=d["ST_conf"], label="ST", capsize=2)
+            ax.legend(fontsize=7)
+            ax.set_xlabel("Sobol' index")
+        else:
+            d = d.sort_values("spearman", key=np.abs, ascending=False)
+            err = np.vstack([d["spearman"] - d["ci_low"], d["ci_high"] - d["spearman"]])
+            ax.barh(y, d["spearman"], xerr=np.nan_to_num(err), capsize=2)
+            ax.set_xlabel("Spearman rank correlation")
+        ax.set_yticks(y, d["factor"], fontsize=7)
+        ax.invert_yaxis()
+        ax.set_title(m, fontsize=9)
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.set_visible(False)
+    fig.suptitle("Sensitivity (95% CI), on replication means")
+    fig.tight_layout()
+    path = out / "sensitivity.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def fig_timeseries(a: Analysis, out: Path) -> Path | None:
+    ts = a.timeseries
+    if ts is None or ts.empty:
+        return None
+    plt = _plt()
+    cols = [c for c in ts.columns if c not in ("run_id", "point_id", "replication", "step")
+            and pd.api.types.is_numeric_dtype(ts[c])][:6]
+    labels = a.points.set_index("point_id")["point"]
+    ids = sorted(ts["point_id"].unique())[:10]
+    r, c = _grid_layout(len(cols))
+    fig, axes = plt.subplots(r, c, figsize=(4.4 * c, 3.2 * r), squeeze=False)
+    for ax, col in zip(axes.flat, cols):
+        for pid in ids:
+            g = ts[ts["point_id"] == pid].groupby("step")[col].mean()
+            ax.plot(g.index, g.to_numpy(), label=str(labels.get(pid, pid)), lw=1)
+        ax.set_xlabel("week")
+        ax.set_title(col, fontsize=9)
+        ax.grid(alpha=0.3)
+    axes.flat[0].legend(fontsize=6)
+    for ax in list(axes.flat)[len(cols):]:
+        ax.set_visible(False)
+    fig.suptitle("Time series (mean over replications)")
+    fig.tight_layout()
+    path = out / "timeseries.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _numeric_factors(a: Analysis) -> list[str]:
+    from .runner import param_column
+
+    out = []
+    for n in a.spec.factors:
+        col = param_column(a.runs.columns, n)
+        if col in a.runs and a.runs[col].nunique() > 1:
+            out.append(col)
+    return out
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def write_report(directory: str | Path, metrics: list[str] | None = None) -> Path:
+    """Analyse ``directory`` and write ``report/report.md`` with figures; returns its path."""
+    a = analyse(directory, metrics)
+    out = Path(directory) / "report"
+    out.mkdir(exist_ok=True)
+    figures: list[tuple[str, Path]] = []
+    ok_runs = int((a.runs["status"] == "ok").sum()) if len(a.runs) else 0
+
+    if ok_runs:
+        factors = _numeric_factors(a)
+        if a.spec.design == "grid" and factors:
+            hue = factors[1] if len(factors) > 1 and a.runs[factors[1]].nunique() <= 6 else None
+            figures.append((f"Metrics against {factors[0]}",
+                            fig_metric_vs_factor(a, factors[0], hue, out)))
+            for f in factors[1:3]:
+                figures.append((f"Metrics against {f}", fig_metric_vs_factor(a, f, None, out)))
+            if len(factors) >= 2:
+                figures.append((f"Heat map over {factors[0]} x {factors[1]}",
+                                fig_heatmap(a, factors[0], factors[1], out)))
+        if a.spec.design in ("grid", "points") and a.points["point_id"].nunique() > 1:
+            figures.append(("Mean and 95% CI per design point", fig_points(a, out)))
+        if a.spec.design in ("grid", "points"):
+            p = fig_ladder(a, out)
+            if p:
+                figures.append(("Involvement ladder", p))
+        p = fig_forest(a, out)
+        if p:
+            figures.append(("Contrasts against the baseline (forest plot)", p))
+        p = fig_sensitivity(a, out)
+        if p:
+            figures.append(("Sensitivity indices", p))
+        p = fig_timeseries(a, out)
+        if p:
+            figures.append(("Time series", p))
+
+    a.summary.to_csv(out / "summary.csv", index=False)
+    if a.contrasts is not None:
+        a.contrasts.to_csv(out / "contrasts.csv", index=False)
+    if a.sensitivity is not None:
+        a.sensitivity.to_csv(out / "sensitivity.csv", index=False)
+
+    text = _markdown(a, Path(directory), figures)
+    path = out / "report.md"
+    from .store import atomic_write_bytes
+
+    atomic_write_bytes(path, text.encode("utf-8"))
+    return path
+
+
+def _markdown(a: Analysis, directory: Path, figures: list[tuple[str, Path]]) -> str:
+    m, spec = a.manifest, a.spec
+    runs = a.runs
+    n_ok = int((runs["status"] == "ok").sum()) if len(runs) else 0
+    n_failed = int((runs["status"] != "ok").sum()) if len(runs) else 0
+    counts = m.get("counts", {})
+    lines = [f"# Experiment report: {spec.name}", ""]
+    if spec.description:
+        lines += [spec.description.strip(), ""]
+    reps = (f"adaptive: until the 95% CI half-width of {spec.adaptive.metric} is at most "
+            f"{spec.adaptive.half_width:g}{' of the mean' if spec.adaptive.relative else ''} "
+            f"({spec.adaptive.min} to {spec.adaptive.max}, in batches of {spec.adaptive.batch})"
+            if spec.adaptive else str(spec.replications))
+    git = m.get("git") or {}
+    lines += [
+        "## What was run", "",
+        _md_table(["", ""], [
+            ["Directory", f"`{directory}`"],
+            ["Experiment file", f"`{m.get('experiment_file')}` (copy: `experiment.toml`)"],
+            ["State", m.get("state")],
+            ["Runs", f"{n_ok} succeeded, {n_failed} failed, {counts.get('pending', 'n/a')} "
+                     "pending"],
+            ["Design", f"{spec.design}, {len(a.points)} point(s)"],
+            ["Base scenario", spec.scenario],
+            ["Replications", reps],
+            ["Steps / measurement window", f"{spec.steps} weeks / last {spec.window} weeks"],
+            ["Root seed", f"`{m.get('root_seed')}` ({m.get('seed_source', 'file')}); "
+                          "replication i uses the same seed at every point"],
+            ["Run function", f"`{spec.run_fn}`"],
+            ["Started / finished", f"{m.get('started_at')} / {m.get('finished_at')}"],
+            ["Code", (f"git {git.get('commit', '')[:12]}{' (uncommitted changes)' if git.get('dirty') else ''}"
+                      if git else "no git checkout")],
+            ["Versions", ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items())],
+        ]), ""]
+    if spec.fixed:
+        lines += ["Fixed overrides: " + ", ".join(f"`{k} = {_fmt(v)}`"
+                                                  for k, v in spec.fixed.items()), ""]
+    if spec.factors:
+        lines += ["Factors: " + "; ".join(f"`{k}`: {f.describe()}"
+                                          for k, f in spec.factors.items()), ""]
+    if a.warnings:
+        lines += ["## Warnings", ""] + [f"- {w}" for w in a.warnings] + [""]
+
+    # results per point
+    lines += ["## Results per design point", "",
+              "Mean over successful replications with its 95% confidence interval (Student t); "
+              "n is the number of successful runs.", ""]
+    s = a.summary[a.summary["metric"].isin(a.metrics)]
+    ids = sorted(s["point_id"].unique()) if len(s) else []
+    shown = ids[:MAX_TABLE_POINTS]
+    for metric in a.metrics:
+        d = s[(s["metric"] == metric) & s["point_id"].isin(shown)].sort_values("point_id")
+        rows = [[r.point_id, r.point + (" (baseline)" if r.point_id == a.baseline_id else ""),
+                 fmt(r.mean), _ci(r.ci_low, r.ci_high), r.n]
+                for r in d.itertuples()]
+        lines += [f"### {metric}", "", _md_table(["id", "point", "mean", "95% CI", "n"], rows),
+                  ""]
+    if len(ids) > len(shown):
+        lines += [f"(First {len(shown)} of {len(ids)} points; all are in `report/summary.csv`.)",
+                  ""]
+
+    if a.contrasts is not None and not a.contrasts.empty:
+        base = a.points.set_index("point_id")["point"].get(a.baseline_id, a.baseline_id)
+        lines += ["## Contrasts against the baseline", "",
+                  f"Baseline: **{base}**. Differences are paired by replication (common random "
+                  "numbers: replication i has the same seed at every point); 95% CI of the mean "
+                  "difference. A is the Vargha-Delaney effect size: the probability that a run "
+                  "at the point has a higher value than a run at the baseline (0.5 = no "
+                  "difference; small >= 0.56, medium >= 0.64, large >= 0.71, symmetric below "
+                  "0.5).", ""]
+        c = a.contrasts[a.contrasts["point_id"].isin(shown)]
+        rows = [[r.point, r.metric, fmt(r.baseline_mean), fmt(r.mean), fmt(r.diff),
+                 _ci(r.ci_low, r.ci_high), fmt(r.A), r.magnitude, r.n_pairs]
+                for r in c.assign(_o=c["metric"].map({m: i for i, m in enumerate(
+                    dict.fromkeys([*a.metrics, *c["metric"]]))})).sort_values(
+                    ["_o", "point_id"]).itertuples()]
+        lines += [_md_table(["point", "metric", "baseline", "point mean", "difference",
+                             "95% CI", "A", "effect", "pairs"], rows), ""]
+
+    if a.sensitivity is not None and not a.sensitivity.empty:
+        sens = a.sensitivity
+        lines += ["## Sensitivity", ""]
+        if "mu_star" in sens:
+            lines += ["Morris elementary effects on replication means: mu* (mean absolute effect "
+                      "of moving a factor across its whole range) with its 95% bootstrap CI; "
+                      "sigma measures interactions and non-linearity.", ""]
+            rows = [[r.metric, r.factor, fmt(r.mu_star), fmt(r.mu_star_conf), fmt(r.mu),
+                     fmt(r.sigma)]
+                    for r in sens.sort_values(["metric", "mu_star"],
+                                              ascending=[True, False]).itertuples()]
+            lines += [_md_table(["metric", "factor", "mu*", "± (95%)", "mu", "sigma"], rows), ""]
+        elif "ST" in sens:
+            lines += ["Sobol' indices on replication means: first-order S1 and total ST with "
+                      "95% bootstrap CIs.", ""]
+            rows = [[r.metric, r.factor, fmt(r.S1), fmt(r.S1_conf), fmt(r.ST), fmt(r.ST_conf)]
+                    for r in sens.sort_values(["metric", "ST"],
+                                              ascending=[True, False]).itertuples()]
+            lines += [_md_table(["metric", "factor", "S1", "± (95%)", "ST", "± (95%)"], rows),
+                      ""]
+        else:
+            lines += ["Spearman rank correlation of point means with each factor (95% CI, "
+                      "Fisher z).", ""]
+            rows = [[r.metric, r.factor, fmt(r.spearman), _ci(r.ci_low, r.ci_high)]
+                    for r in sens.itertuples()]
+            lines += [_md_table(["metric", "factor", "rho", "95% CI"], rows), ""]
+        noise = sens.groupby("metric")["noise_share"].first()
+        lines += ["Replication noise as a share of the variance of the point means: "
+                  + ", ".join(f"{k} {fmt(v)}" for k, v in noise.items()) + ".", ""]
+
+    if figures:
+        lines += ["## Figures", ""]
+        for title, path in figures:
+            lines += [f"### {title}", "", f"![{title}]({path.name})", ""]
+
+    if n_failed:
+        f = runs[runs["status"] != "ok"].head(20)
+        lines += ["## Failed runs", "",
+                  f"{n_failed} run(s) failed. Their parameters, seeds and tracebacks are in the "
+                  "runs table (`status = 'failed'`).", "",
+                  _md_table(["run", "point", "seed", "error"],
+                            [[r.run_id, r.point, r.seed, r.error] for r in f.itertuples()]), ""]
+
+    lines += ["## Design points", ""]
+    pts = a.points.head(MAX_TABLE_POINTS)
+    cols = [c for c in pts.columns if not c.startswith("u:") and c != "point_id"]
+    lines += [_md_table(["id"] + cols, [[r["point_id"]] + [_fmt(r[c]) for c in cols]
+                                        for _, r in pts.iterrows()]), ""]
+    lines += ["## Reproduce", "",
+              "```sh",
+              f"carepath sweep {m.get('experiment_file')} --out {directory}",
+              f"carepath report {directory}",
+              "```", "",
+              "The root seed is in the experiment file or `manifest.json`; each run's seed is in "
+              "the runs table. Tables: `runs.parquet` (one row per run: parameters, seed, status, "
+              "metrics), `points.parquet`, and the CSVs in this folder.", ""]
+    return "\n".join(lines)

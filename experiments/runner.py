@@ -1,0 +1,583 @@
+"""Running an experiment: run configurations, executors, streaming results into the store.
+
+Vocabulary follows Mesa 4's experiment API: a :class:`RunConfiguration` is one run (design
+point x replication, with its seed); :func:`run_experiment` hands them to an executor (anything
+with the :class:`concurrent.futures.Executor` interface) and streams results into a
+:class:`~experiments.store.Store`. Failures are data: a run that raises is recorded with its
+parameters, seed and traceback, and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import importlib
+import itertools
+import logging
+import math
+import multiprocessing
+import os
+import platform
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .design import Design, build_design, replication_seed
+from .errors import ExperimentError
+from .spec import EXECUTORS, ExperimentSpec, load_spec, parse_spec
+from .store import Store, now_iso
+from .worker import (RunConfiguration, RunSettings, execute_run, init_worker, resolve_run_fn,
+                     run_chunk)
+
+__all__ = [
+    "ProgressEvent",
+    "RunConfiguration",
+    "SequentialExecutor",
+    "SweepResult",
+    "make_executor",
+    "plan_runs",
+    "resume",
+    "run_experiment",
+    "status",
+]
+
+log = logging.getLogger(__name__)
+
+#: fixed columns of the runs table, before the parameters and the metrics
+ID_COLUMNS = ("run_id", "point_id", "point", "scenario", "replication", "seed", "status",
+              "error", "traceback", "duration_s")
+
+
+def run_id_for(point_id: int, replication: int) -> str:
+    return f"p{point_id:05d}-r{replication:04d}"
+
+
+def run_settings(spec: ExperimentSpec) -> RunSettings:
+    from model.params import SCHEMA
+
+    from .spec import known_metrics
+
+    names = set(spec.metrics or known_metrics(spec.run_fn) or ())
+    return RunSettings(spec.run_fn, spec.steps, spec.window, spec.timeseries_every,
+                       tuple(spec.metrics) if spec.metrics is not None else None,
+                       frozenset(names & set(SCHEMA)))
+
+
+def param_column(columns, name: str) -> str:
+    """The runs-table column of parameter ``name`` (``param_<name>`` if a metric has its name)."""
+    return f"param_{name}" if f"param_{name}" in columns else name
+
+
+# ----------------------------------------------------------------------------- executors
+
+
+class SequentialExecutor(cf.Executor):
+    """Runs each task in the calling process when it is submitted."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        fut: cf.Future = cf.Future()
+        try:
+            fut.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            fut.set_exception(exc)
+        return fut
+
+
+@contextlib.contextmanager
+def make_executor(kind: str, workers: int | None = None, scheduler: str | None = None,
+                  run_fn: str | None = None) -> Iterator[tuple[cf.Executor, int]]:
+    """An executor of the given kind and the number of workers it runs on.
+
+    ``process`` uses an explicit ``spawn`` context (never the global start method), and each
+    worker imports the run function once at start. ``dask`` connects to ``scheduler`` or starts
+    a local cluster of ``workers`` single-threaded processes.
+    """
+    if kind not in EXECUTORS:
+        raise ExperimentError(key="--executor", value=kind, allowed="one of " + ", ".join(EXECUTORS))
+    if kind == "sequential":
+        yield SequentialExecutor(), 1
+        return
+    if kind == "process":
+        n = workers or default_workers()
+        ex = cf.ProcessPoolExecutor(max_workers=n, mp_context=_mp_context(run_fn),
+                                    initializer=init_worker, initargs=(run_fn or "",))
+        try:
+            yield ex, n
+        finally:
+            ex.shutdown(wait=True, cancel_futures=True)
+        return
+    # dask
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ExperimentError("the dask executor needs dask.distributed, which is not installed",
+                              key="--executor", value="dask",
+                              allowed="pip install 'carepath[dask]' (or 'dask[distributed]')"
+                              ) from None
+    cluster = None
+    try:
+        if scheduler:
+            try:
+                client = Client(scheduler, timeout="20s")
+            except (OSError, TimeoutError) as exc:
+                raise ExperimentError(f"cannot reach the Dask scheduler ({exc})",
+                                      key="--scheduler", value=scheduler,
+                                      allowed="a running scheduler address, e.g. tcp://host:8786"
+                                      ) from None
+        else:
+            cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1,
+                                   processes=True, dashboard_address=None,
+                                   silence_logs=logging.ERROR)
+            client = Client(cluster)
+        try:
+            if run_fn:
+                client.run(init_worker, run_fn)
+            n = max(1, sum(w.get("nthreads", 1) for w in
+                           client.scheduler_info().get("workers", {}).values()))
+            yield client.get_executor(pure=False), n
+        finally:
+            client.close()
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def _mp_context(run_fn: str | None):
+    """An explicit multiprocessing context (the global start method is never touched).
+
+    ``forkserver`` where the platform has it: workers are forked from a server process that has
+    already imported the worker module and the run function's module, so each worker starts in
+    milliseconds and the model is imported once. Elsewhere ``spawn``.
+    """
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        preload = ["experiments.worker"]
+        if run_fn:
+            preload.append(run_fn.partition(":")[0])
+        ctx.set_forkserver_preload(preload)
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+# ----------------------------------------------------------------------------- planning
+
+
+def t_quantile(n: int) -> float:
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, n - 1))
+
+
+def half_width(values: list[float]) -> float:
+    """95% CI half-width of the mean (Student t); infinite with fewer than two values."""
+    vals = [v for v in values if v is not None and not math.isnan(v)]
+    n = len(vals)
+    if n < 2:
+        return math.inf
+    mean = sum(vals) / n
+    sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1))
+    return t_quantile(n) * sd / math.sqrt(n)
+
+
+def _required_reps(spec: ExperimentSpec, values: dict[int, float]) -> int:
+    """How many replications a point needs, given its finished ones (adaptive rule).
+
+    The rule looks at replications 0..n-1 only once all of them are finished, so the outcome
+    does not depend on the order in which runs finish (or on interruptions).
+    """
+    a = spec.adaptive
+    assert a is not None
+    n = a.min
+    while True:
+        if any(r not in values for r in range(n)) or n >= a.max:
+            return n
+        vals = [values[r] for r in range(n)]
+        hw = half_width(vals)
+        target = a.half_width
+        if a.relative:
+            ok = [v for v in vals if not math.isnan(v)]
+            target *= abs(sum(ok) / len(ok)) if ok else math.inf
+        if hw <= target:
+            return n
+        n = min(n + a.batch, a.max)
+
+
+def plan_runs(spec: ExperimentSpec, design: Design,
+              adaptive_values: dict[int, dict[int, float]] | None = None) -> list[tuple[int, int]]:
+    """(point id, replication) of every run currently required, replication-major."""
+    if spec.adaptive is None:
+        reps = [spec.replications] * len(design)
+    else:
+        adaptive_values = adaptive_values or {}
+        reps = [_required_reps(spec, adaptive_values.get(p.point_id, {}))
+                for p in design.points]
+    out = []
+    for r in range(max(reps, default=0)):
+        out.extend((p.point_id, r) for p, n in zip(design.points, reps) if r < n)
+    return out
+
+
+def configuration(design: Design, point_id: int, replication: int) -> RunConfiguration:
+    p = design.points[point_id]
+    return RunConfiguration(run_id_for(point_id, replication), point_id, p.label, p.scenario,
+                            replication, replication_seed(design.spec.seed, replication),
+                            p.overrides)
+
+
+# ----------------------------------------------------------------------------- results
+
+
+@dataclass
+class ProgressEvent:
+    """Passed to the ``progress`` callback after each finished chunk."""
+
+    done: int  # runs finished (ok or failed), including earlier sessions
+    failed: int
+    total: int  # runs currently planned (grows with adaptive replications)
+    new: int  # runs finished by this chunk
+
+
+@dataclass
+class SweepResult:
+    directory: Path
+    planned: int
+    done: int
+    failed: int
+    ran: int  # runs executed in this session
+    seconds: float
+    failures: list[str] = field(default_factory=list)  # first few "run_id: error" lines
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0 and self.done == self.planned
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for dist in ("carepath", "mesa", "numpy", "pandas", "pyarrow", "scipy", "SALib", "dask",
+                 "distributed", "networkx"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[dist] = metadata.version(dist)
+    return out
+
+
+def _git_info() -> dict[str, Any] | None:
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], check=True,
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain"], check=True,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "dirty": bool(dirty)}
+
+
+def _load_any_spec(spec: ExperimentSpec | str | Path, run_fn: str | None) -> ExperimentSpec:
+    if isinstance(spec, ExperimentSpec):
+        if run_fn:
+            return parse_spec(spec.text, spec.source, spec.name, run_fn=run_fn)
+        return spec
+    s = load_spec(spec)
+    return parse_spec(s.text, s.source, s.name, run_fn=run_fn) if run_fn else s
+
+
+def run_experiment(spec: ExperimentSpec | str | Path, out: str | Path, *,
+                   executor: str | None = None, workers: int | None = None,
+                   scheduler: str | None = None, chunk_size: int | None = None,
+                   run_fn: str | None = None, overwrite: bool = False,
+                   progress: Callable[[ProgressEvent], None] | None = None,
+                   flush_seconds: float = 2.0, flush_rows: int = 500) -> SweepResult:
+    """Validate, plan and run an experiment into the directory ``out``.
+
+    Arguments given here override the file's ``[execution]`` table; ``run_fn``
+    (``"module:function"``) overrides ``experiment.run_fn``.
+    """
+    spec = _load_any_spec(spec, run_fn)
+    seed_source = "file"
+    if spec.seed is None:
+        import numpy as np
+
+        spec = spec.with_seed(int(np.random.SeedSequence().entropy))
+        seed_source = "generated"
+    resolve_run_fn(spec.run_fn)  # fail now, not once per run
+    design = build_design(spec)  # validates every point before anything runs
+    manifest = {
+        "name": spec.name,
+        "description": spec.description,
+        "experiment_file": spec.path,
+        "experiment_digest": spec.digest,
+        "root_seed": spec.seed,
+        "seed_source": seed_source,
+        "run_fn": spec.run_fn,
+        "spec": spec.to_dict(),
+        "design": {"type": spec.design, "points": len(design), "factors": design.factor_names,
+                   "baseline_point_id": design.baseline_id},
+        "planned_runs": len(plan_runs(spec, design)),
+        "created_at": now_iso(),
+        "started_at": None,
+        "finished_at": None,
+        "state": "created",
+        "counts": {"done": 0, "failed": 0, "pending": None},
+        "sessions": [],
+        "versions": _versions(),
+        "git": _git_info(),
+        "host": platform.node(),
+    }
+    # the root seed is recorded in the manifest: resume reuses it, never draws a new one
+    store = Store.create(out, manifest, spec.text, design.points_frame(), overwrite=overwrite)
+    return _drive(store, spec, design, executor=executor or spec.executor,
+                  workers=workers or spec.workers, scheduler=scheduler or spec.scheduler,
+                  chunk_size=chunk_size or spec.chunk_size, progress=progress,
+                  flush_seconds=flush_seconds, flush_rows=flush_rows)
+
+
+def open_experiment(directory: str | Path) -> tuple[Store, ExperimentSpec, Design]:
+    """The store, spec (with its recorded root seed and run function) and design of DIR."""
+    store = Store.open(directory)
+    m = store.read_manifest()
+    spec = parse_spec(store.spec_path.read_text(encoding="utf-8"), str(store.spec_path),
+                      m.get("name", "experiment"), run_fn=m.get("run_fn"))
+    spec = spec.with_seed(int(m["root_seed"]))
+    if spec.digest != m.get("experiment_digest"):
+        raise ExperimentError("experiment.toml was changed after the sweep started",
+                              file=str(store.spec_path),
+                              allowed="the file as recorded in manifest.json (start a new sweep "
+                                      "for a changed experiment)")
+    return store, spec, build_design(spec)
+
+
+def resume(directory: str | Path, *, executor: str | None = None, workers: int | None = None,
+           scheduler: str | None = None, chunk_size: int | None = None,
+           retry_failed: bool = False, progress: Callable[[ProgressEvent], None] | None = None,
+           flush_seconds: float = 2.0, flush_rows: int = 500) -> SweepResult:
+    """Continue an interrupted sweep in ``directory``, skipping finished runs."""
+    store, spec, design = open_experiment(directory)
+    resolve_run_fn(spec.run_fn)
+    store.clean_temporaries()
+    return _drive(store, spec, design, executor=executor or spec.executor,
+                  workers=workers or spec.workers, scheduler=scheduler or spec.scheduler,
+                  chunk_size=chunk_size or spec.chunk_size, progress=progress,
+                  retry_failed=retry_failed, flush_seconds=flush_seconds,
+                  flush_rows=flush_rows)
+
+
+def _finished_state(store: Store, spec: ExperimentSpec, retry_failed: bool = False):
+    """(finished (point, rep) -> status, adaptive values per point) from the store."""
+    cols = ["point_id", "replication", "status"]
+    metric = spec.adaptive.metric if spec.adaptive else None
+    if metric:
+        cols.append(metric)
+    df = store.read_columns(cols)
+    finished: dict[tuple[int, int], str] = {}
+    values: dict[int, dict[int, float]] = {}
+    for row in df.itertuples(index=False):
+        if retry_failed and row.status != "ok":
+            continue
+        key = (int(row.point_id), int(row.replication))
+        finished[key] = row.status
+        if metric:
+            v = getattr(row, metric) if row.status == "ok" else math.nan
+            values.setdefault(key[0], {})[key[1]] = float(v) if v is not None else math.nan
+    return finished, values
+
+
+def status(directory: str | Path) -> dict[str, Any]:
+    """Counts of done / failed / pending runs and the manifest's state."""
+    store, spec, design = open_experiment(directory)
+    finished, values = _finished_state(store, spec)
+    planned = plan_runs(spec, design, values)
+    done = sum(1 for k in planned if k in finished)
+    failed = sum(1 for k in planned if finished.get(k) == "failed")
+    m = store.read_manifest()
+    return {"directory": str(store.root), "name": spec.name, "state": m.get("state"),
+            "planned": len(planned), "done": done, "ok": done - failed, "failed": failed,
+            "pending": len(planned) - done, "adaptive": spec.adaptive is not None,
+            "started_at": m.get("started_at"), "finished_at": m.get("finished_at")}
+
+
+def _drive(store: Store, spec: ExperimentSpec, design: Design, *, executor: str,
+           workers: int | None, scheduler: str | None, chunk_size: int | None,
+           progress: Callable[[ProgressEvent], None] | None, retry_failed: bool = False,
+           flush_seconds: float = 2.0, flush_rows: int = 500) -> SweepResult:
+    settings = run_settings(spec)
+    t_start = time.perf_counter()
+    finished, values = _finished_state(store, spec, retry_failed)
+    session = {"started_at": now_iso(), "finished_at": None, "executor": executor,
+               "workers": workers, "scheduler": scheduler, "host": platform.node(),
+               "pid": os.getpid(), "ran": 0}
+    m = store.read_manifest()
+    m["sessions"].append(session)
+    m["state"] = "running"
+    m["started_at"] = m.get("started_at") or session["started_at"]
+    m["finished_at"] = None
+    store.write_manifest(m)
+
+    failures: list[str] = []
+    ran = 0
+    buffer: list[dict] = []
+    ts_buffer: list[Any] = []
+    last_flush = time.monotonic()
+
+    def flush() -> None:
+        nonlocal buffer, ts_buffer, last_flush
+        store.write_part(buffer, ts_buffer)
+        buffer, ts_buffer = [], []
+        last_flush = time.monotonic()
+
+    def counts(planned):
+        done = sum(1 for k in planned if k in finished)
+        failed = sum(1 for k in planned if finished.get(k) == "failed")
+        return done, failed
+
+    planned = plan_runs(spec, design, values)
+    state = "interrupted"
+    try:
+        with make_executor(executor, workers, scheduler, spec.run_fn) as (ex, n_workers):
+            while True:
+                pending = [k for k in planned if k not in finished]
+                if not pending:
+                    break
+                done, failed = counts(planned)
+                if progress:
+                    progress(ProgressEvent(done, failed, len(planned), 0))
+                ran += _execute(ex, n_workers, design, settings, pending, chunk_size,
+                                on_result=None, sink=_Sink(
+                                    finished, values, spec, buffer_ref=lambda: buffer,
+                                    ts_ref=lambda: ts_buffer, failures=failures),
+                                maybe_flush=lambda: (flush() if len(buffer) >= flush_rows or (
+                                    buffer and time.monotonic() - last_flush >= flush_seconds)
+                                    else None),
+                                report=lambda new: progress and progress(ProgressEvent(
+                                    *counts(planned), len(planned), new)))
+                flush()
+                planned = plan_runs(spec, design, values)
+        state = "finished"
+    except BaseException:
+        flush()
+        raise
+    finally:
+        done, failed = counts(planned)
+        session["finished_at"] = now_iso()
+        session["ran"] = ran
+        m = store.read_manifest()
+        m["sessions"][-1] = session
+        m["state"] = state
+        if state == "finished":
+            m["finished_at"] = session["finished_at"]
+        m["counts"] = {"done": done, "failed": failed, "pending": len(planned) - done}
+        store.write_manifest(m)
+    store.consolidate()
+    if not failures and failed:
+        df = store.read_columns(["status", "error"])
+        failures = [f"{r.run_id}: {r.error}" for r in df.itertuples() if r.status == "failed"][:5]
+    return SweepResult(store.root, len(planned), done, failed, ran,
+                       time.perf_counter() - t_start, failures[:5])
+
+
+class _Sink:
+    """Receives finished runs: buffers records, tracks finished runs and adaptive values."""
+
+    def __init__(self, finished, values, spec, buffer_ref, ts_ref, failures):
+        self.finished = finished
+        self.values = values
+        self.metric = spec.adaptive.metric if spec.adaptive else None
+        self.buffer_ref = buffer_ref
+        self.ts_ref = ts_ref
+        self.failures = failures
+
+    def __call__(self, record: dict, ts: Any) -> None:
+        self.buffer_ref().append(record)
+        if ts is not None:
+            self.ts_ref().append(ts)
+        key = (record["point_id"], record["replication"])
+        self.finished[key] = record["status"]
+        if record["status"] != "ok" and len(self.failures) < 5:
+            self.failures.append(f"{record['run_id']}: {record['error']}")
+        if self.metric:
+            v = record.get(self.metric, math.nan) if record["status"] == "ok" else math.nan
+            self.values.setdefault(key[0], {})[key[1]] = v
+
+
+def _execute(ex: cf.Executor, n_workers: int, design: Design, settings: RunSettings,
+             pending: list[tuple[int, int]], chunk_size: int | None, on_result, sink: _Sink,
+             maybe_flush, report) -> int:
+    """Submit ``pending`` in chunks, at most a few chunks per worker in flight."""
+    todo = iter(pending)
+    remaining = len(pending)
+    in_flight: dict[cf.Future, list[RunConfiguration]] = {}
+    max_in_flight = max(2, 3 * n_workers)
+    mean_duration: float | None = None  # per run, exponentially averaged
+    target_seconds = 0.5  # aim for chunks of about this long (automatic chunk size)
+    ran = 0
+
+    def next_size() -> int:
+        if chunk_size:
+            return chunk_size
+        if mean_duration is None:
+            return 1
+        size = int(target_seconds / max(mean_duration, 1e-6))
+        fair = math.ceil(remaining / (2 * n_workers)) if remaining else 1
+        return max(1, min(size, fair, 1000))
+
+    def submit_next() -> bool:
+        nonlocal remaining
+        size = next_size()
+        keys = list(itertools.islice(todo, size))
+        if not keys:
+            return False
+        remaining -= len(keys)
+        chunk = [configuration(design, pid, rep) for pid, rep in keys]
+        in_flight[ex.submit(run_chunk, settings, chunk)] = chunk
+        return True
+
+    for _ in range(max_in_flight):
+        if not submit_next():
+            break
+    while in_flight:
+        done_futs, _ = cf.wait(list(in_flight), return_when=cf.FIRST_COMPLETED)
+        for fut in done_futs:
+            chunk = in_flight.pop(fut)
+            try:
+                results = fut.result()
+            except cf.process.BrokenProcessPool as exc:
+                raise ExperimentError(
+                    f"a worker process died ({exc}); finished runs are saved: continue with "
+                    "`carepath resume DIR`") from None
+            except ExperimentError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the task itself failed (not a run)
+                tb = traceback.format_exc()
+                results = [(_failed_record(cfg, exc, tb), None) for cfg in chunk]
+            for record, ts in results:
+                sink(record, ts)
+                d = record.get("duration_s") or 0.0
+                mean_duration = d if mean_duration is None else 0.8 * mean_duration + 0.2 * d
+            ran += len(results)
+            maybe_flush()
+            report(len(results))
+            submit_next()
+    return ran
+
+
+def _failed_record(cfg: RunConfiguration, exc: BaseException, tb: str) -> dict[str, Any]:
+    return {"run_id": cfg.run_id, "point_id": cfg.point_id, "point": cfg.point,
+            "scenario": cfg.scenario, "replication": cfg.replication, "seed": cfg.seed,
+            "status": "failed", "error": f"{type(exc).__name__}: {exc}", "traceback": tb,
+            "duration_s": math.nan}
