@@ -41,8 +41,14 @@ COMPULSORY_STAY_FACTOR = 1.5
 CTO_WEEKS = 26
 #: Weekly chance that a relapsed (acuity >= 0.7) discharged or disengaged patient is re-referred.
 REREFERRAL_RATE = 0.15
+#: Weekly chance that someone who left care leaves the catchment for good (mean two years).
+CATCHMENT_EXIT_RATE = 1.0 / 104.0
 #: Weekly chance that a person on the waiting list withdraws.
 WAITING_WITHDRAWAL = 0.01
+#: Propensities stay within +-PROPENSITY_BOUND and drift back toward their initial values at
+#: this weekly rate without reinforcement (bounded learning with forgetting).
+PROPENSITY_BOUND = 4.0
+PROPENSITY_FORGETTING = 0.01
 #: Baseline locus of control below which a patient counts as "low locus" (pattern 7 outputs).
 LOW_LOCUS = 0.4
 #: Chance that a crisis-team assessment meeting the legal criteria ends in detention.
@@ -98,7 +104,7 @@ SUMMARY_KEYS: tuple[str, ...] = (
     "stress_mean", "burnout_share", "defensiveness_mean", "recovery_mean",
     "internal_locus_mean", "felt_safety_mean", "decisions", "patients_in_care_mean",
     "internal_locus_low_mean", "involvement_low_locus_mean", "deals_offered",
-    "deal_acceptance_rate", "deals_honoured_share",
+    "deal_acceptance_rate", "deals_honoured_share", "deals_lapsed",
 )
 
 
@@ -377,7 +383,11 @@ class CarePathwayModel(mesa.Model):
         status = pa.view("status")
         # Relapsed people who left care come back through referral.
         out = (status == Status.DISCHARGED) | (status == Status.DISENGAGED)
-        back = np.flatnonzero(out & (pa.view("acuity") >= 0.7)
+        # People who left care leave the service's sight (move, primary care only, die) at a
+        # constant rate; only those still in the catchment come back (ODD 7.1).
+        catch = pa.view("in_catchment")
+        catch[out & (rng.random(pa.n) < CATCHMENT_EXIT_RATE)] = False
+        back = np.flatnonzero(out & catch & (pa.view("acuity") >= 0.7)
                               & (rng.random(pa.n) < REREFERRAL_RATE))
         status[back] = Status.WAITING
         pa.referred_week[back] = self.week
@@ -402,7 +412,7 @@ class CarePathwayModel(mesa.Model):
             room = caseload < cap
             if not room.any():
                 break
-            prev = int(pa.clinician[i])
+            prev = int(pa.last_clinician[i])
             if prev >= 0 and room[prev]:
                 c = prev
             else:
@@ -561,8 +571,9 @@ class CarePathwayModel(mesa.Model):
                      & p["compulsion_available"] & (risk >= p["compulsion_risk_threshold"]))
         mode = np.where(escalated, Mode.COMPEL, mode).astype(np.int8)
         compelled = mode == Mode.COMPEL
-        # Compelled patients cannot walk away from the decision.
-        response = np.where(compelled & (response == Response.DISENGAGE), Response.REFUSE,
+        # Compelled patients, and patients on a community treatment order, cannot walk away.
+        bound = compelled | (pa.cto_weeks_left[i] > 0)
+        response = np.where(bound & (response == Response.DISENGAGE), Response.REFUSE,
                             response).astype(np.int8)
         accommodated = (response == Response.NEGOTIATE) & (rng.random(n) < sm.accommodation_probability(
             cl.skill[c], time_share, cl.defensiveness[c], pa.advocate[i].astype(float)))
@@ -570,7 +581,7 @@ class CarePathwayModel(mesa.Model):
         capable = a < 0.7
         level = sm.involvement_level(mode, response, accommodated, full_share,
                                      pa.role[i] == Role.ACTIVE, capable)
-        level = np.where(as_honoured, 4, level).astype(np.int8)
+        level = np.where(plan_followed & ~compelled, 4, level).astype(np.int8)
         pressure = sm.PRESSURE[mode]
         voice = (level >= 2).astype(float)
         fp = sm.felt_pressure(pressure, dependency, pa.trauma[i], p["trauma_informed_care"], voice)
@@ -581,10 +592,6 @@ class CarePathwayModel(mesa.Model):
         self._wk["low_locus_decisions"] += int(low_locus.sum())
         self._wk["low_locus_level_sum"] += float(level[low_locus].sum())
         self._wk["deals_offered"] += int((mode == Mode.DEAL).sum())
-        # 7.8 Outcomes of the decision.
-        accepted = (response == Response.ACCEPT) | accommodated
-        self._decision_outcomes(i, c, decision, mode, response, accepted, compelled, offered,
-                                wanted_place, lev_type, plan_followed, risk)
         # 7.8 Trust, both directions (asymmetric; voice and TIC buffer losses).
         eff = sm.TRUST_EFFECT_PC[mode] + 0.5 * accommodated + 0.3 * (level == 4)
         eff = np.where(eff < 0, eff * sm.trust_loss_buffer(voice, p["trauma_informed_care"]), eff)
@@ -597,9 +604,15 @@ class CarePathwayModel(mesa.Model):
         pa.coercion[i] = (1 - m) * pa.coercion[i] + m * fp
         pa.involvement_ema[i] = 0.7 * pa.involvement_ema[i] + 0.3 * level
         self._decided[i] = True
+        # 7.8 Outcomes of the decision (after the updates, so a dyad that ends here
+        # remembers this encounter).
+        accepted = (response == Response.ACCEPT) | accommodated
+        self._decision_outcomes(i, c, decision, mode, response, accepted, compelled, offered,
+                                wanted_place, lev_type, plan_followed, risk)
         # Leverage met (offers and threats, by type; Burns et al. 2011, Monahan et al. 2005).
         lever = (mode == Mode.DEAL) | (mode == Mode.THREATEN) | escalated
-        ltype = np.where((mode == Mode.THREATEN) & ((lev_type < 0) | adm), LEV_COMPULSION,
+        ltype = np.where((mode == Mode.THREATEN) & ((lev_type < 0) | adm | ~leverage_allowed),
+                         LEV_COMPULSION,
                          lev_type)
         ltype = np.where(escalated, LEV_COMPULSION, ltype)
         hit = lever & (ltype >= 0)
@@ -636,8 +649,12 @@ class CarePathwayModel(mesa.Model):
         d = np.where((d == Decision.HOUSING) & ~pa.dep_housing[i], Decision.SERVICE, d)
         # Full caseloads push discharge: the acuity bar for "ready" rises with demand (S4).
         ratio = self.clinicians.demand_ratio[pa.clinician[i]]
-        ready = ((pa.weeks_in_care[i] >= p["service_weeks"])
-                 & (pa.acuity[i] < 0.45 + 0.1 * np.clip(ratio - 1.0, 0.0, 1.0)))
+        # "Stable" is judged absolutely or against the person's own baseline (chronic
+        # illness does not block discharge forever).
+        own_base = pa.acuity_base[i] * (1.0 - 0.3 * pa.recovery[i])
+        bar = (np.maximum(0.45, own_base + 0.05) + 0.1 * np.clip(ratio - 1.0, 0.0, 1.0)
+               + 0.1 * np.minimum(1.0, pa.weeks_in_care[i] / 104.0))  # long episodes step down
+        ready = (pa.weeks_in_care[i] >= p["service_weeks"]) & (pa.acuity[i] < bar)
         d = np.where(ready & (self.rng.random(len(i)) < 0.6), Decision.DISCHARGE, d)
         d = np.where(pa.crisis[i], Decision.ADMISSION, d)
         return d.astype(np.int8)
@@ -722,7 +739,8 @@ class CarePathwayModel(mesa.Model):
         pa.compulsory[j] = compulsory
         if compulsory:
             pa.ever_detained[j] = True
-        pa.admit_weeks_left[j] = np.maximum(1, self.rng.poisson(weeks, len(j)))
+        # +1: the weekly countdown also runs in the week of admission.
+        pa.admit_weeks_left[j] = np.maximum(1, self.rng.poisson(weeks, len(j))) + 1
         readmit = (pa.admissions[j] > 0) | pa.prior_admission[j]
         pa.admissions[j] += 1
         wk["compulsory_admissions" if compulsory else "voluntary_admissions"] += len(j)
@@ -738,10 +756,16 @@ class CarePathwayModel(mesa.Model):
         self.clinicians.caseload[:] -= np.bincount(pa.clinician[j][pa.clinician[j] >= 0],
                                                    minlength=self.clinicians.n)
         pa.status[j] = status
+        pa.last_clinician[j] = pa.clinician[j]
         pa.clinician[j] = -1
         pa.place_type[j] = -1
         pa.place_weeks_left[j] = 0
         pa.cto_weeks_left[j] = 0
+        pending = j[pa.deal_due[j] >= 0]
+        self._wk["deals_lapsed"] += len(pending)
+        pa.deal_due[pending] = -1
+        pa.deal_type[pending] = -1
+        pa.deal_clinician[pending] = -1
 
     def _learn(self, c, mode, reward) -> None:
         """Propensities follow experienced reward relative to a running baseline (7.11)."""
@@ -749,6 +773,7 @@ class CarePathwayModel(mesa.Model):
         delta = reward - cl.reward_baseline[c]
         np.add.at(cl.propensity, (c, mode), lr * delta)
         np.add.at(cl.reward_baseline, c, 0.05 * delta)
+        np.clip(cl.propensity, -PROPENSITY_BOUND, PROPENSITY_BOUND, out=cl.propensity)
 
     # ------------------------------------------------------------------ 7.10 crisis pathway
     def crisis_pathway(self) -> None:
@@ -757,7 +782,7 @@ class CarePathwayModel(mesa.Model):
         p, pa, rng = self.p, self.patients, self.rng
         status = pa.view("status")
         j = np.flatnonzero(pa.view("crisis") & (status != Status.IN_CARE)
-                           & (status != Status.ADMITTED))
+                           & (status != Status.ADMITTED) & pa.view("in_catchment"))
         if len(j) == 0:
             return
         risk = pa.risk[j]
@@ -770,6 +795,7 @@ class CarePathwayModel(mesa.Model):
         pa.coercion[j[compel]] = ((1 - p["coercion_memory"]) * pa.coercion[j[compel]]
                                   + p["coercion_memory"])
         pa.trust_pc[j[compel]] *= 0.8
+        pa.service_trust[j[compel]] *= 0.9
         self._admit(j[compel], True)
         self._admit(j[voluntary], False)
         rest = j[~compel & ~voluntary & (status[j] != Status.WAITING)]
@@ -784,14 +810,16 @@ class CarePathwayModel(mesa.Model):
         j = np.flatnonzero(pa.view("deal_due") == self.week)
         if len(j) == 0:
             return
-        active = pa.status[j] != Status.DISENGAGED
+        active = np.ones(len(j), dtype=bool)  # deals of people who left care lapsed already
         by_patient = active & (rng.random(len(j)) < sm.deal_honour_probability_patient(
             pa.trust_pc[j], pa.acuity[j], pa.reluctance[j]))
         c = pa.clinician[j]
         ratio = np.where(c >= 0, cl.demand_ratio[np.maximum(c, 0)], 1.0)
         changed = (c != pa.deal_clinician[j]).astype(float)
-        resource_ok = (pa.deal_type[j] != LEV_SERVICES) | (self._free_places()[
-            np.minimum(pa.deal_type[j], 2)] > -1)
+        # A services deal can be kept if the patient holds a place or one is free.
+        free = self._free_places()
+        resource_ok = ((pa.deal_type[j] != LEV_SERVICES) | (pa.place_type[j] >= 0)
+                       | (free[PLACE_THERAPY] + free[PLACE_PSYCHOSOCIAL] > 0))
         by_service = rng.random(len(j)) < sm.deal_honour_probability_service(ratio, changed,
                                                                              resource_ok)
         honoured = by_patient & by_service
@@ -924,6 +952,8 @@ class CarePathwayModel(mesa.Model):
         skill_target = np.clip(cl.skill_base + 0.4 * p["sdm_training"]
                                * (0.6 + 0.4 * p["org_support"]), 0, 1)
         cl.skill += 0.03 * (skill_target - cl.skill)
+        # Habits fade slowly without reinforcement (bounded learning, ODD 7.11).
+        cl.propensity += PROPENSITY_FORGETTING * (self._propensity_initial - cl.propensity)
         if p["norm_diffusion"] > 0 and self._has_colleagues.any():
             peer = self._colleague_weights @ cl.propensity
             cl.propensity[self._has_colleagues] += p["norm_diffusion"] * (
@@ -938,8 +968,7 @@ class CarePathwayModel(mesa.Model):
             return
         pa = self.patients
         n = pa.n
-        seen_care = pa.view("care_start_week") > -10**5
-        seen_care |= pa.view("status") == Status.IN_CARE
+        seen_care = pa.view("last_in_care_week") > -10**5  # people who have had care
         exp = pa.view("trust_pc") - 0.5 * pa.view("coercion")
         w_uv = seen_care[v].astype(float)
         w_vu = seen_care[u].astype(float)
@@ -1037,6 +1066,7 @@ class CarePathwayModel(mesa.Model):
         out["involvement_low_locus_mean"] = _share(tot["low_locus_level_sum"],
                                                    tot["low_locus_decisions"])
         out["deals_offered"] = tot["deals_offered"]
+        out["deals_lapsed"] = tot["deals_lapsed"]
         out["deal_acceptance_rate"] = _share(tot["deals_made"], tot["deals_offered"])
         out["deals_honoured_share"] = _share(tot["deals_honoured"],
                                              tot["deals_honoured"] + tot["deals_broken"])
@@ -1119,7 +1149,7 @@ _COUNT_KEYS = ("decisions", "concordant", "options", "routinized", "rationed",
                "deals_honoured", "deals_broken", "deals_broken_by_service", "threats",
                "compulsory_admissions", "voluntary_admissions", "readmissions", "cto_started",
                "disengagements", "discharges", "leverage_events", "referrals", "withdrawals",
-               "crises", "clinician_changes", "low_locus_decisions", "low_locus_level_sum",
+               "crises", "clinician_changes", "deals_lapsed", "low_locus_decisions", "low_locus_level_sum",
                "deals_offered")
 _STATE_KEYS = ("trust_mean", "trust_cp_mean", "perceived_coercion_mean", "stress_mean",
                "burnout_share", "defensiveness_mean", "recovery_mean", "internal_locus_mean",

@@ -13,6 +13,7 @@ import numpy as np
 PATIENT_COLUMNS: dict[str, tuple[str, float]] = {
     "status": ("i1", 0),
     "clinician": ("i4", -1),
+    "last_clinician": ("i4", -1),
     "acuity": ("f8", 0.0),
     "acuity_base": ("f8", 0.0),
     "risk_trait": ("f8", 0.0),
@@ -52,6 +53,7 @@ PATIENT_COLUMNS: dict[str, tuple[str, float]] = {
     "involvement_ema": ("f8", 2.0),
     "prior_admission": ("?", False),
     "ever_detained": ("?", False),
+    "in_catchment": ("?", True),
 }
 LEVERAGE_COLUMNS = 4  # last week leverage of each type was met (housing, money, services, compulsion)
 

@@ -102,11 +102,11 @@ RESPONSE_MODE_SHIFT = np.array([
 ])
 
 #: Involvement level 0-4 by (mode, response) for an accommodated / not accommodated negotiation
-#: and for accept and refuse (ODD 7.7). -1 marks "decided elsewhere" (escalation, forced).
+#: and for accept and refuse (ODD 7.7). Disengagement is rated as a refusal.
 LEVEL_ACCEPT = np.array([3, 1, 1, 3, 0, 0], dtype=np.int8)
 LEVEL_REFUSE = np.array([3, 2, 1, 1, 0, 0], dtype=np.int8)
 LEVEL_NEGOTIATE_YES = np.array([3, 3, 2, 3, 1, 0], dtype=np.int8)
-LEVEL_NEGOTIATE_NO = np.array([2, 2, 1, 3, 0, 0], dtype=np.int8)
+LEVEL_NEGOTIATE_NO = np.array([2, 2, 1, 2, 0, 0], dtype=np.int8)
 
 #: Effect of a decision on the patient's trust in the clinician, by mode (ODD 7.8).
 TRUST_EFFECT_PC = np.array([1.0, 0.3, -0.2, 0.3, -1.2, -1.5])
@@ -312,7 +312,7 @@ def involvement_level(mode, response, accommodated, full_share, prefers_active, 
     share = mode == Mode.SHARE
     level = np.where(share & ~full_share, np.minimum(level, 2), level)
     level = np.where(share & full_share & prefers_active & capable
-                     & (response != Response.REFUSE), 4, level)
+                     & (response <= Response.NEGOTIATE), 4, level)
     return level.astype(np.int8)
 
 
