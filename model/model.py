@@ -47,7 +47,7 @@ CATCHMENT_EXIT_RATE = 1.0 / 104.0
 WAITING_WITHDRAWAL = 0.01
 #: Propensities stay within +-PROPENSITY_BOUND and drift back toward their initial values at
 #: this weekly rate without reinforcement (bounded learning with forgetting).
-PROPENSITY_BOUND = 4.0
+PROPENSITY_BOUND = 5.0  # the schema's range of initial propensities
 PROPENSITY_FORGETTING = 0.01
 #: Baseline locus of control below which a patient counts as "low locus" (pattern 7 outputs).
 LOW_LOCUS = 0.4

@@ -311,8 +311,8 @@ def involvement_level(mode, response, accommodated, full_share, prefers_active, 
                               LEVEL_REFUSE[mode]))
     share = mode == Mode.SHARE
     level = np.where(share & ~full_share, np.minimum(level, 2), level)
-    level = np.where(share & full_share & prefers_active & capable
-                     & (response <= Response.NEGOTIATE), 4, level)
+    agreed = (response == Response.ACCEPT) | ((response == Response.NEGOTIATE) & accommodated)
+    level = np.where(share & full_share & prefers_active & capable & agreed, 4, level)
     return level.astype(np.int8)
 
 
