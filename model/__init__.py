@@ -16,11 +16,13 @@ from .model import STEP_KEYS, SUMMARY_KEYS, CarePathScenario, CarePathwayModel
 from .params import GROUPS, SCHEMA, CarePathError, Param, ParameterError, defaults, validate
 from .run import RunResult, simulate
 from .scenarios import DEFAULT_SCENARIO, SCENARIOS, Scenario, resolve_params
+from .submodels import Decision, Mode, Response, Role, Status
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_SCENARIO", "GROUPS", "SCENARIOS", "SCHEMA", "STEP_KEYS", "SUMMARY_KEYS",
-    "CarePathError", "CarePathScenario", "CarePathwayModel", "Param", "ParameterError",
+    "CarePathError", "CarePathScenario", "CarePathwayModel", "Decision", "Mode", "Param",
+    "ParameterError", "Response", "Role", "Status",
     "RunResult", "Scenario", "defaults", "resolve_params", "simulate", "validate",
 ]
