@@ -100,7 +100,7 @@ _SCENARIOS = [
         "Whole provider (10x the default service)",
         "The default service scaled ten times: 160 clinicians and ten times the referrals. "
         "Used for the scaling benchmark; behaviour per patient matches the default.",
-        {"n_clinicians": 160, "referrals_per_week": 100.0},
+        {"n_clinicians": 160, "referrals_per_week": 120.0},
     ),
 ]
 

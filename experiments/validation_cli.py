@@ -1,0 +1,101 @@
+"""``carepath validate``: run the pattern experiments and say, pattern by pattern, whether the
+model reproduces the evidence (``docs/validation.md``).
+
+``model.cli`` calls :func:`register`. Exit status: 0 every check passed; 1 a check failed
+(the table says which); 2 bad input (one line ``carepath: error: ...``); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from .validation import (CALIBRATION_FULL, CALIBRATION_QUICK, PATTERNS, TRAP, TRAP_QUICK,
+                         ValidationError, calibration_figure, format_calibration, format_table,
+                         format_trap, pattern_by_key, run_calibration, run_power_trap,
+                         run_validation, trap_effects_figure, trap_figure)
+
+__all__ = ["cmd_validate", "register"]
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--workers: got {text!r}; allowed: an integer >= 1")
+    return value
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "validate", help="check the model against the seed papers' patterns (and published "
+                         "figures); see docs/validation.md",
+        description="Run the pattern experiments (experiments/patterns/p*.toml) with common "
+                    "random numbers and decide each expectation from the paired contrast's "
+                    "95% CI. Prints the table, writes figures, exits 1 if a check fails.")
+    p.add_argument("--quick", action="store_true",
+                   help="the CI form: 12 replications of 2 years instead of 30 of 3 years "
+                        "(about a minute on 2 cores)")
+    p.add_argument("--out", metavar="DIR", default="results/validation",
+                   help="output directory: experiment runs, validation.csv/.md and figures/ "
+                        "(default results/validation)")
+    p.add_argument("--workers", type=_workers, default=None,
+                   help="worker processes (default: every CPU; 1 runs in this process)")
+    p.add_argument("--patterns", metavar="LIST", default=None,
+                   help="only these patterns, e.g. 1,3,7 (default: all seven)")
+    p.add_argument("--calibration", action="store_true",
+                   help="also set the default scenario beside the published figures "
+                        "(informational: misses are reported, not failed)")
+    p.add_argument("--trap", action="store_true",
+                   help="also run the defensive power trap experiment (informational)")
+    p.set_defaults(func=cmd_validate)
+
+
+def _progress(msg: str) -> None:
+    print(f"  {msg}", file=sys.stderr, flush=True)
+
+
+def cmd_validate(args) -> int:
+    patterns = None
+    if args.patterns:
+        keys = [k.strip() for k in args.patterns.split(",") if k.strip()]
+        if not keys:
+            raise ValidationError(f"--patterns: got {args.patterns!r}; allowed: pattern "
+                                  "numbers 1-7, comma-separated")
+        patterns = [pattern_by_key(k).number for k in keys]
+    t0 = time.perf_counter()
+    mode = "quick" if args.quick else "full"
+    n_pat = len(patterns) if patterns else len(PATTERNS)
+    print(f"carepath validate ({mode}): {n_pat} pattern experiment(s) -> {args.out}",
+          file=sys.stderr)
+    res = run_validation(quick=args.quick, out=args.out, workers=args.workers,
+                         patterns=patterns, progress=_progress)
+    print(format_table(res.table))
+    n_ok = int(res.table["passed"].sum())
+    print(f"\n{n_ok}/{len(res.table)} checks passed in {res.seconds:.0f} s "
+          f"({mode}: see {args.out}/validation.md and {args.out}/figures/).")
+    if args.calibration:
+        sizes = CALIBRATION_QUICK if args.quick else CALIBRATION_FULL
+        cal = run_calibration(out=args.out, workers=args.workers,
+                              replications=sizes["default"],
+                              effect_replications=sizes["effects"])
+        print("\nCalibration (default scenario; informational):")
+        print(format_calibration(cal.levels, cal.effects))
+        calibration_figure(cal.levels, cal.effects, res.out / "figures" / "calibration.png")
+    if args.trap:
+        design = TRAP_QUICK if args.quick else TRAP
+        trap = run_power_trap(design, workers=args.workers, out=args.out)
+        print(f"\nDefensive power trap ({design.replications} paired replications; "
+              "shocked - control):")
+        print(format_trap(trap.effects))
+        trap_figure(trap, res.out / "figures" / "power_trap.png")
+        trap_effects_figure(trap, res.out / "figures" / "power_trap_effects.png")
+    print(f"total {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    if not res.passed:
+        bad = ", ".join(str(p) for p in res.failed_patterns())
+        print(f"FAILED: pattern(s) {bad}", file=sys.stderr)
+        return 1
+    return 0
