@@ -370,7 +370,6 @@ class CarePathwayModel(mesa.Model):
         self._wk_pressure = np.zeros(5)
         self._authority_uses = np.zeros(c)
         self._conflicts = np.zeros(c)
-        self._decisions_by_clinician = np.zeros(c)
         self._decided = np.zeros(self.patients.n, dtype=bool)
 
     # ------------------------------------------------------------------ 7.1 referrals & intake
@@ -466,10 +465,8 @@ class CarePathwayModel(mesa.Model):
         p, pa, cl = self.p, self.patients, self.clinicians
         status = pa.view("status")
         in_care = np.flatnonzero(status == Status.IN_CARE)
-        self._in_care_idx = in_care
         c_of = pa.clinician[in_care]
         need = p["need_base_hours"] + p["need_acuity_hours"] * pa.acuity[in_care]
-        self._need = need
         hours = sm.available_hours(p["contact_hours_per_week"], p["admin_share"],
                                    p["pathway_time_targets"], p["org_support"])
         cl.available_hours[:] = hours * (1.0 - 0.2 * cl.burnout)
@@ -608,7 +605,7 @@ class CarePathwayModel(mesa.Model):
         # remembers this encounter).
         accepted = (response == Response.ACCEPT) | accommodated
         self._decision_outcomes(i, c, decision, mode, response, accepted, compelled, offered,
-                                wanted_place, lev_type, plan_followed, risk)
+                                wanted_place, place_free, lev_type, plan_followed, risk)
         # Leverage met (offers and threats, by type; Burns et al. 2011, Monahan et al. 2005).
         lever = (mode == Mode.DEAL) | (mode == Mode.THREATEN) | escalated
         ltype = np.where((mode == Mode.THREATEN) & ((lev_type < 0) | adm | ~leverage_allowed),
@@ -625,7 +622,6 @@ class CarePathwayModel(mesa.Model):
         conflict = (response >= Response.REFUSE) | ((response == Response.NEGOTIATE)
                                                     & ~accommodated)
         np.add.at(self._conflicts, c, conflict)
-        np.add.at(self._decisions_by_clinician, c, 1)
         reward = sm.decision_reward(accepted, response == Response.REFUSE,
                                     response == Response.DISENGAGE, authority, cl.stress[c],
                                     level, p["reflective_supervision"])
@@ -684,7 +680,7 @@ class CarePathwayModel(mesa.Model):
         wk["patient_rated"] += float(sm.patient_rated_involvement(level, fp).sum())
 
     def _decision_outcomes(self, i, c, decision, mode, response, accepted, compelled, offered,
-                           wanted_place, lev_type, plan_followed, risk) -> None:
+                           wanted_place, place_free, lev_type, plan_followed, risk) -> None:
         """What each decision changes in the pathway (7.8)."""
         p, pa, wk, rng = self.p, self.patients, self._wk, self.rng
         med = decision == Decision.MEDICATION
@@ -705,7 +701,7 @@ class CarePathwayModel(mesa.Model):
         wk["deals_made"] += len(j)
         # Scarce services and housing support: accepted offers take a place.
         take = offered & accepted & ~compelled
-        free = self._free_places()
+        free = place_free.copy()  # from the start of the encounters; no place taken since
         for k in np.flatnonzero(take):
             t = int(wanted_place[k])
             if free[t] > 0 and pa.place_type[i[k]] < 0:
@@ -1171,7 +1167,3 @@ def _nanmean(x) -> float:
     a = np.asarray(x, dtype=float)
     a = a[~np.isnan(a)]
     return float(a.mean()) if len(a) else math.nan
-
-
-def summary_keys() -> tuple[str, ...]:
-    return SUMMARY_KEYS
