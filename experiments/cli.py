@@ -10,7 +10,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from model.params import CarePathError
 
 from .errors import ExperimentError
 from .spec import EXECUTORS
@@ -185,7 +184,6 @@ def cmd_status(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .analysis import analyse  # noqa: F401 - import errors surface before plotting
     from .report import write_report
 
     path = write_report(args.directory)
@@ -203,13 +201,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import logging
+    from model.cli import dispatch
 
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return int(args.func(args) or 0)
-    except CarePathError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return dispatch(build_parser().parse_args(argv), prefix="")
