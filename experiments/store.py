@@ -20,6 +20,7 @@ newest row per ``run_id``.
 from __future__ import annotations
 
 import json
+import contextlib
 import os
 import re
 import tempfile
@@ -62,19 +63,27 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+@contextlib.contextmanager
+def _atomic_path(path: Path):
+    """Yield a temporary file beside ``path``; on success it is synced to disk and renamed onto
+    ``path`` (readers see the old file or the new one, never half of one); on failure removed."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, _MODE)
+    os.close(fd)
     try:
-        os.fchmod(fd, _MODE)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
+        yield tmp
+        with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         _unlink(tmp)
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with _atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
 
 
 def _unlink(path) -> None:
@@ -85,17 +94,8 @@ def _unlink(path) -> None:
 
 
 def _atomic_write_table(table: pa.Table, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.fchmod(fd, _MODE)
-    os.close(fd)
-    try:
+    with _atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink(tmp)
-        raise
 
 
 class Store:
@@ -313,10 +313,7 @@ class Store:
         # a column that is null in every part stays null-typed: store it as string
         schema = pa.schema([pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f
                             for f in schema])
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        os.fchmod(fd, _MODE)
-        os.close(fd)
-        try:
+        with _atomic_path(target) as tmp:
             with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
                 for seq, path in sources:
                     table = pq.read_table(path)
@@ -332,12 +329,6 @@ class Store:
                         else:
                             cols.append(pa.nulls(table.num_rows, f.type))
                     writer.write_table(pa.Table.from_arrays(cols, schema=schema))
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            _unlink(tmp)
-            raise
 
 
 def _normalise_text(df, columns):
