@@ -28,7 +28,7 @@ from pathlib import Path
 from .params import CarePathError, ParameterError
 from .scenarios import DEFAULT_SCENARIO, SCENARIOS
 
-__all__ = ["APP", "free_port", "serve", "solara_command", "start", "url_for", "wait_until_up"]
+__all__ = ["APP", "free_port", "serve", "solara_command", "start", "stop", "url_for", "wait_until_up"]
 
 #: The app file ``solara run`` serves.
 APP = Path(__file__).resolve().with_name("app.py")
@@ -139,23 +139,24 @@ def serve(scenario: str | None, port: int, host: str = "127.0.0.1",
     try:
         return proc.wait()
     except KeyboardInterrupt:
-        _stop(proc)
+        stop(proc)
         return 0
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
         if proc.poll() is None:
-            _stop(proc)
+            stop(proc)
 
 
 def _raise_keyboard_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def stop(proc: subprocess.Popen, timeout: float = 10) -> None:
+    """Terminate the server process, killing it if it does not exit within ``timeout`` s."""
     proc.terminate()
     try:
-        proc.wait(timeout=10)
+        proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from model import SCENARIOS
-from model.viz_server import free_port, start, url_for, wait_until_up
+from model.viz_server import free_port, start, stop, url_for, wait_until_up
 
 pytestmark = pytest.mark.browser
 
@@ -76,12 +76,7 @@ def server(tmp_path_factory):
         pytest.fail("the browser-view server did not come up:\n" + log.read()[-3000:],
                     pytrace=False)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=15)
         log.close()
 
 
