@@ -70,6 +70,20 @@ def _md_table(header: list[str], rows: list[list[Any]]) -> str:
 # ----------------------------------------------------------------------------- figures
 
 
+def _save(fig, path: Path, title: str | None = None, axes=None, used: int | None = None) -> Path:
+    """Finish a figure: hide the unused panels of a grid, add the title, lay out, write the
+    PNG, close it. Returns the path."""
+    if axes is not None and used is not None:
+        for ax in list(axes.flat)[used:]:
+            ax.set_visible(False)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _plt().close(fig)
+    return path
+
+
 def _grid_layout(n: int) -> tuple[int, int]:
     cols = min(n, 3)
     return math.ceil(n / cols), cols
@@ -105,14 +119,9 @@ def fig_metric_vs_factor(a: Analysis, factor: str, hue: str | None, out: Path) -
         ax.grid(alpha=0.3)
         if hue is not None:
             ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(a.metrics):]:
-        ax.set_visible(False)
-    fig.suptitle(f"Metrics against {factor} (mean, 95% CI band)")
-    fig.tight_layout()
-    path = out / f"metric_vs_{_slug(factor)}.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, out / f"metric_vs_{_slug(factor)}.png",
+                 f"Metrics against {factor} (mean, 95% CI band)",
+                 axes, len(a.metrics))
 
 
 def fig_heatmap(a: Analysis, f1: str, f2: str, out: Path) -> Path:
@@ -130,14 +139,9 @@ def fig_heatmap(a: Analysis, f1: str, f2: str, out: Path) -> Path:
         ax.set_ylabel(f2)
         ax.set_title(m, fontsize=9)
         fig.colorbar(im, ax=ax, shrink=0.8)
-    for ax in list(axes.flat)[len(a.metrics):]:
-        ax.set_visible(False)
-    fig.suptitle(f"Mean of each metric over {f1} x {f2}")
-    fig.tight_layout()
-    path = out / f"heatmap_{_slug(f1)}_{_slug(f2)}.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, out / f"heatmap_{_slug(f1)}_{_slug(f2)}.png",
+                 f"Mean of each metric over {f1} x {f2}",
+                 axes, len(a.metrics))
 
 
 def fig_ladder(a: Analysis, out: Path) -> Path | None:
@@ -162,11 +166,7 @@ def fig_ladder(a: Analysis, out: Path) -> Path | None:
     ax.legend(fontsize=7, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.1 / max(
         len(means), 1)))
     ax.set_title("Involvement ladder per design point (mean shares)")
-    fig.tight_layout()
-    path = out / "involvement_ladder.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, out / "involvement_ladder.png")
 
 
 def fig_points(a: Analysis, out: Path) -> Path:
@@ -191,14 +191,7 @@ def fig_points(a: Analysis, out: Path) -> Path:
         ax.invert_yaxis()
         ax.set_title(m, fontsize=9)
         ax.grid(alpha=0.3, axis="x")
-    for ax in list(axes.flat)[len(a.metrics):]:
-        ax.set_visible(False)
-    fig.suptitle("Mean and 95% CI per design point")
-    fig.tight_layout()
-    path = out / "points.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, out / "points.png", "Mean and 95% CI per design point", axes, len(a.metrics))
 
 
 def fig_forest(a: Analysis, out: Path) -> Path | None:
@@ -223,14 +216,9 @@ def fig_forest(a: Analysis, out: Path) -> Path | None:
         ax.invert_yaxis()
         ax.set_title(f"{m}: difference from baseline", fontsize=9)
         ax.grid(alpha=0.3, axis="x")
-    for ax in list(axes.flat)[len(metrics):]:
-        ax.set_visible(False)
-    fig.suptitle("Paired contrasts against the baseline (95% CI; red: CI excludes 0)")
-    fig.tight_layout()
-    path = out / "contrasts_forest.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, out / "contrasts_forest.png",
+                 "Paired contrasts against the baseline (95% CI; red: CI excludes 0)",
+                 axes, len(metrics))
 
 
 def fig_sensitivity(a: Analysis, out: Path) -> Path | None:
@@ -263,14 +251,9 @@ def fig_sensitivity(a: Analysis, out: Path) -> Path | None:
         ax.set_yticks(y, d["factor"], fontsize=7)
         ax.invert_yaxis()
         ax.set_title(m, fontsize=9)
-    for ax in list(axes.flat)[len(metrics):]:
-        ax.set_visible(False)
-    fig.suptitle("Sensitivity (95% CI), on replication means")
-    fig.tight_layout()
-    path = out / "sensitivity.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, out / "sensitivity.png",
+                 "Sensitivity (95% CI), on replication means",
+                 axes, len(metrics))
 
 
 def fig_timeseries(a: Analysis, out: Path) -> Path | None:
@@ -292,14 +275,9 @@ def fig_timeseries(a: Analysis, out: Path) -> Path | None:
         ax.set_title(col, fontsize=9)
         ax.grid(alpha=0.3)
     axes.flat[0].legend(fontsize=6)
-    for ax in list(axes.flat)[len(cols):]:
-        ax.set_visible(False)
-    fig.suptitle("Time series (mean over replications)")
-    fig.tight_layout()
-    path = out / "timeseries.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, out / "timeseries.png",
+                 "Time series (mean over replications)",
+                 axes, len(cols))
 
 
 def _numeric_factors(a: Analysis) -> list[str]:
