@@ -993,18 +993,8 @@ class CarePathwayModel(mesa.Model):
             "caseload_mean": float(cl.caseload.mean()),
             "demand_ratio_mean": float(cl.demand_ratio.mean()),
             "decisions": n_dec,
-            "involvement_mean": _share(float(levels @ np.arange(5)), n_dec),
         }
-        for k in range(5):
-            s[f"involvement_share_{k}"] = _share(levels[k], n_dec)
-            s[f"pressure_share_{k}"] = _share(self._wk_pressure[k], n_dec)
-        s["role_concordance"] = _share(wk["concordant"], n_dec)
-        s["clinician_rated_involvement"] = _share(wk["clinician_rated"], n_dec)
-        s["patient_rated_involvement"] = _share(wk["patient_rated"], n_dec)
-        s["options_offered_mean"] = _share(wk["options"], n_dec)
-        s["rationing_rate"] = _share(wk["rationed"], wk["scarce_decisions"])
-        s["routinizing_rate"] = _share(wk["routinized"], n_dec)
-        s["contact_shortfall"] = _shortfall(wk["contacts_made"], wk["contacts_needed"])
+        s.update(_decision_rates(wk, levels, self._wk_pressure))
         s["trust_mean"] = _mean(pa.view("trust_pc")[in_care])
         s["trust_cp_mean"] = _mean(pa.view("trust_cp")[in_care])
         s["perceived_coercion_mean"] = _mean(pa.view("coercion")[in_service])
@@ -1020,7 +1010,6 @@ class CarePathwayModel(mesa.Model):
         s["stress_mean"] = float(cl.stress.mean())
         s["burnout_share"] = float((cl.burnout > self.p["burnout_threshold"]).mean())
         s["defensiveness_mean"] = float(cl.defensiveness.mean())
-        s["authority_share"] = _share(wk["authority"], n_dec)
         self.week_stats = s
         h = self._history
         for k in _STATE_KEYS:
@@ -1047,14 +1036,9 @@ class CarePathwayModel(mesa.Model):
         sl = slice(-w, None)
         tot = {k: float(np.sum(h[k][sl])) for k in _COUNT_KEYS}
         dec = tot["decisions"]
-        out: dict[str, float] = {}
         levels = np.array([np.sum(h[f"level_{k}"][sl]) for k in range(5)])
         pressures = np.array([np.sum(h[f"pressure_{k}"][sl]) for k in range(5)])
-        out["involvement_mean"] = _share(float(levels @ np.arange(5)), dec)
-        for k in range(5):
-            out[f"involvement_share_{k}"] = _share(levels[k], dec)
-            out[f"pressure_share_{k}"] = _share(pressures[k], dec)
-        out["role_concordance"] = _share(tot["concordant"], dec)
+        out = _decision_rates(tot, levels, pressures)
         for k in ("trust_mean", "trust_cp_mean", "perceived_coercion_mean", "stress_mean",
                   "burnout_share", "defensiveness_mean", "recovery_mean", "internal_locus_mean",
                   "internal_locus_low_mean", "felt_safety_mean"):
@@ -1075,10 +1059,6 @@ class CarePathwayModel(mesa.Model):
         out["cto_per_100"] = per100(tot["cto_started"])
         out["threats_per_100"] = per100(tot["threats"])
         out["disengagement_rate"] = per100(tot["disengagements"]) / 100.0
-        out["rationing_rate"] = _share(tot["rationed"], tot["scarce_decisions"])
-        out["routinizing_rate"] = _share(tot["routinized"], dec)
-        out["contact_shortfall"] = _shortfall(tot["contacts_made"], tot["contacts_needed"])
-        out["options_offered_mean"] = _share(tot["options"], dec)
         waits = [wt for week, wt in self._waits if week > self.week - w]
         out["waiting_weeks_mean"] = float(np.mean(np.concatenate(waits))) if waits else math.nan
         out["waiting_list_mean"] = float(np.mean(h["waiting_list"][sl]))
@@ -1087,9 +1067,6 @@ class CarePathwayModel(mesa.Model):
         out["deals_broken"] = tot["deals_broken"]
         out["deals_broken_by_service"] = tot["deals_broken_by_service"]
         out["reciprocity_share"] = _share(tot["deals_made"], dec)
-        out["authority_share"] = _share(tot["authority"], dec)
-        out["clinician_rated_involvement"] = _share(tot["clinician_rated"], dec)
-        out["patient_rated_involvement"] = _share(tot["patient_rated"], dec)
         out["involvement_rating_gap"] = (out["clinician_rated_involvement"]
                                          - out["patient_rated_involvement"])
         out["decisions"] = dec
@@ -1152,6 +1129,27 @@ _STATE_KEYS = ("trust_mean", "trust_cp_mean", "perceived_coercion_mean", "stress
                "internal_locus_low_mean", "felt_safety_mean")
 _HISTORY_KEYS = (*_STATE_KEYS, *_COUNT_KEYS, *(f"level_{k}" for k in range(5)),
                  *(f"pressure_{k}" for k in range(5)), "in_care", "waiting_list")
+
+
+def _decision_rates(counts: dict[str, float], levels: np.ndarray,
+                    pressures: np.ndarray) -> dict[str, float]:
+    """Shares and means over a set of contested decisions, from their pooled counts.
+
+    The same rule serves one week (``week_stats``) and a window (``summary``)."""
+    dec = counts["decisions"]
+    out = {"involvement_mean": _share(float(levels @ np.arange(5)), dec)}
+    for k in range(5):
+        out[f"involvement_share_{k}"] = _share(levels[k], dec)
+        out[f"pressure_share_{k}"] = _share(pressures[k], dec)
+    out["role_concordance"] = _share(counts["concordant"], dec)
+    out["clinician_rated_involvement"] = _share(counts["clinician_rated"], dec)
+    out["patient_rated_involvement"] = _share(counts["patient_rated"], dec)
+    out["options_offered_mean"] = _share(counts["options"], dec)
+    out["rationing_rate"] = _share(counts["rationed"], counts["scarce_decisions"])
+    out["routinizing_rate"] = _share(counts["routinized"], dec)
+    out["authority_share"] = _share(counts["authority"], dec)
+    out["contact_shortfall"] = _shortfall(counts["contacts_made"], counts["contacts_needed"])
+    return out
 
 
 def _shortfall(made: float, needed: float) -> float:
