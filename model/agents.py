@@ -30,7 +30,7 @@ def _column_property(store: str, column: str, convert):
 
 
 def _convert(dtype: str):
-    return {"f8": float, "?": bool}.get(dtype, int)
+    return {"f": float, "b": bool}.get(dtype, int)
 
 
 class Patient(mesa.Agent):

@@ -1,79 +1,106 @@
 """Array-backed state of patients and clinicians (the hot state; agents are views onto it).
 
-Patients live in growable numpy columns, one row per patient ever referred, so that every weekly
-rule is a vectorised operation. ``Patient`` and ``Clinician`` Mesa agents (``model.agents``)
-read and write these rows through properties. See docs/ODD.md, "Implementation notes".
+Patients live in three growable 2-D arrays, one per dtype (``F`` floats, ``I`` integers, ``B``
+booleans), one row per state variable and one column per patient ever referred. The weekly
+rules (:mod:`model.kernels`, compiled with numba) loop over columns; everyone else reads a state
+variable by name: ``patients.acuity`` is a view of row ``F[ACUITY]`` (all capacity),
+``patients.view("acuity")`` its live part. ``Patient`` and ``Clinician`` Mesa agents
+(``model.agents``) read and write through the same views. See docs/ODD.md, "Implementation
+notes".
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-#: Patient state columns: name -> (dtype, fill value for new rows). Documented in ODD section 2.
+#: Patient state variables: name -> (kind, fill value for new rows). kind: "f" float64,
+#: "i" int32, "b" bool. Documented in ODD section 2.
 PATIENT_COLUMNS: dict[str, tuple[str, float]] = {
-    "status": ("i1", 0),
-    "clinician": ("i4", -1),
-    "last_clinician": ("i4", -1),
-    "acuity": ("f8", 0.0),
-    "acuity_base": ("f8", 0.0),
-    "risk_trait": ("f8", 0.0),
-    "risk": ("f8", 0.0),
-    "reluctance": ("f8", 0.0),
-    "reluctance_base": ("f8", 0.0),
-    "role": ("i1", 1),
-    "dep_housing": ("?", False),
-    "dep_money": ("?", False),
-    "trauma": ("f8", 0.0),
-    "felt_safety": ("f8", 0.6),
-    "locus": ("f8", 0.5),
-    "locus_base": ("f8", 0.5),
-    "coercion": ("f8", 0.0),
-    "recovery": ("f8", 0.4),
-    "service_trust": ("f8", 0.5),
-    "trust_pc": ("f8", 0.5),
-    "trust_cp": ("f8", 0.5),
-    "advocate": ("?", False),
-    "advance_statement": ("?", False),
-    "adherent": ("?", True),
-    "referred_week": ("i4", 0),
-    "care_start_week": ("i4", -1),
-    "last_in_care_week": ("i4", -10**6),
-    "urgent": ("?", False),
-    "admit_weeks_left": ("i4", 0),
-    "compulsory": ("?", False),
-    "cto_weeks_left": ("i4", 0),
-    "admissions": ("i4", 0),
-    "deal_due": ("i4", -1),
-    "deal_type": ("i1", -1),
-    "deal_clinician": ("i4", -1),
-    "place_type": ("i1", -1),
-    "place_weeks_left": ("i4", 0),
-    "crisis": ("?", False),
-    "weeks_in_care": ("i4", 0),
-    "involvement_ema": ("f8", 2.0),
-    "prior_admission": ("?", False),
-    "ever_detained": ("?", False),
-    "in_catchment": ("?", True),
+    "status": ("i", 0),
+    "clinician": ("i", -1),
+    "last_clinician": ("i", -1),
+    "acuity": ("f", 0.0),
+    "acuity_base": ("f", 0.0),
+    "risk_trait": ("f", 0.0),
+    "risk": ("f", 0.0),
+    "reluctance": ("f", 0.0),
+    "reluctance_base": ("f", 0.0),
+    "role": ("i", 1),
+    "dep_housing": ("b", False),
+    "dep_money": ("b", False),
+    "trauma": ("f", 0.0),
+    "felt_safety": ("f", 0.6),
+    "locus": ("f", 0.5),
+    "locus_base": ("f", 0.5),
+    "coercion": ("f", 0.0),
+    "recovery": ("f", 0.4),
+    "service_trust": ("f", 0.5),
+    "trust_pc": ("f", 0.5),
+    "trust_cp": ("f", 0.5),
+    "advocate": ("b", False),
+    "advance_statement": ("b", False),
+    "adherent": ("b", True),
+    "referred_week": ("i", 0),
+    "care_start_week": ("i", -1),
+    "last_in_care_week": ("i", -10**6),
+    "urgent": ("b", False),
+    "admit_weeks_left": ("i", 0),
+    "compulsory": ("b", False),
+    "cto_weeks_left": ("i", 0),
+    "admissions": ("i", 0),
+    "deal_due": ("i", -1),
+    "deal_type": ("i", -1),
+    "deal_clinician": ("i", -1),
+    "place_type": ("i", -1),
+    "place_weeks_left": ("i", 0),
+    "crisis": ("b", False),
+    "weeks_in_care": ("i", 0),
+    "involvement_ema": ("f", 2.0),
+    "prior_admission": ("b", False),
+    "ever_detained": ("b", False),
+    "in_catchment": ("b", True),
+    "decided": ("b", False),  # met a contested decision this week
 }
 LEVERAGE_COLUMNS = 4  # last week leverage of each type was met (housing, money, services, compulsion)
+#: Dyads a patient remembers (clinician, trust both ways) for when they meet again; the oldest
+#: memory is overwritten when a fifth clinician is met (ODD 7.10, continuity of care).
+DYAD_MEMORY = 4
+NEVER = -10**6
+
+_KINDS = {"f": np.float64, "i": np.int32, "b": np.bool_}
+#: Row of each state variable within its kind's array (e.g. ``ROW["acuity"]`` in ``F``).
+ROW: dict[str, int] = {}
+for _kind in _KINDS:
+    for _k, _name in enumerate(n for n, (kd, _) in PATIENT_COLUMNS.items() if kd == _kind):
+        ROW[_name] = _k
+del _kind, _k, _name
 
 
 class PatientArrays:
-    """Growable columns of patient state; ``n`` rows are live (row index = patient index)."""
+    """Growable struct-of-arrays of patient state; ``n`` columns are live (index = patient)."""
 
     def __init__(self, capacity: int):
         capacity = max(16, int(capacity))
         self.n = 0
-        for name, (dtype, fill) in PATIENT_COLUMNS.items():
-            setattr(self, name, np.full(capacity, fill, dtype=dtype))
-        self.last_leverage_week = np.full((capacity, LEVERAGE_COLUMNS), -10**6, dtype="i4")
+        self.F, self.I, self.B = (self._blank(kind, capacity) for kind in _KINDS)
+        self.last_leverage_week = np.full((capacity, LEVERAGE_COLUMNS), NEVER, dtype=np.int32)
+        self.memory_clinician = np.full((capacity, DYAD_MEMORY), -1, dtype=np.int32)
+        self.memory_trust = np.zeros((capacity, DYAD_MEMORY, 2))
+
+    @staticmethod
+    def _blank(kind: str, capacity: int) -> np.ndarray:
+        names = [n for n, (kd, _) in PATIENT_COLUMNS.items() if kd == kind]
+        arr = np.empty((len(names), capacity), dtype=_KINDS[kind])
+        for r, name in enumerate(names):
+            arr[r] = PATIENT_COLUMNS[name][1]
+        return arr
 
     @property
     def capacity(self) -> int:
-        return len(self.status)
+        return self.F.shape[1]
 
     def add(self, count: int) -> np.ndarray:
-        """Append ``count`` rows at their fill values; returns their indices."""
+        """Append ``count`` patients at their fill values; returns their indices."""
         if self.n + count > self.capacity:
             self._grow(max(self.capacity * 2, self.n + count))
         idx = np.arange(self.n, self.n + count)
@@ -81,41 +108,46 @@ class PatientArrays:
         return idx
 
     def _grow(self, new_capacity: int) -> None:
-        for name, (dtype, fill) in PATIENT_COLUMNS.items():
-            old = getattr(self, name)
-            new = np.full(new_capacity, fill, dtype=dtype)
-            new[: len(old)] = old
-            setattr(self, name, new)
-        old = self.last_leverage_week
-        new = np.full((new_capacity, LEVERAGE_COLUMNS), -10**6, dtype="i4")
-        new[: len(old)] = old
-        self.last_leverage_week = new
+        old = self.capacity
+        for kind, attr in zip(_KINDS, ("F", "I", "B")):
+            new = self._blank(kind, new_capacity)
+            new[:, :old] = getattr(self, attr)
+            setattr(self, attr, new)
+        for attr, fill in (("last_leverage_week", NEVER), ("memory_clinician", -1),
+                           ("memory_trust", 0.0)):
+            a = getattr(self, attr)
+            new = np.full((new_capacity, *a.shape[1:]), fill, dtype=a.dtype)
+            new[:old] = a
+            setattr(self, attr, new)
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        # Only reached for names that are not ordinary attributes: the state variables.
+        kind = PATIENT_COLUMNS.get(name, (None,))[0]
+        if kind is None:
+            raise AttributeError(name)
+        return self.__dict__[kind.upper()][ROW[name]]
 
     def view(self, name: str) -> np.ndarray:
-        """The live part of a column."""
+        """The live part of a state variable (a writable view)."""
         return getattr(self, name)[: self.n]
 
 
+#: Clinician state variables (float unless listed in ``_CLINICIAN_INT``).
+CLINICIAN_COLUMNS = ("caseload", "stress", "burnout", "defensiveness_trait", "defensiveness",
+                     "discomfort", "insight", "identity", "identity_base", "skill", "skill_base",
+                     "vulnerability", "method", "reward_baseline", "demand_ratio",
+                     "available_hours", "authority_uses", "conflicts")
+
+
 class ClinicianArrays:
-    """Fixed-size columns of clinician state."""
+    """Fixed-size columns of clinician state (``vulnerability``: personal offset of the stress
+    target; ``authority_uses``/``conflicts``: this week's counts)."""
 
     def __init__(self, count: int, n_modes: int):
         self.n = count
-        z = lambda: np.zeros(count)  # noqa: E731
-        self.caseload = np.zeros(count, dtype="i4")
-        self.stress = z()
-        self.burnout = z()
-        self.defensiveness_trait = z()
-        self.defensiveness = z()
-        self.discomfort = z()
-        self.insight = z()
-        self.identity = z()
-        self.identity_base = z()
-        self.skill = z()
-        self.skill_base = z()
-        self.vulnerability = z()  # personal offset of the stress target (resilience)
-        self.method = np.zeros(count, dtype="i1")
+        for name in CLINICIAN_COLUMNS:
+            setattr(self, name, np.zeros(count))
+        self.caseload = np.zeros(count, dtype=np.int32)
+        self.method = np.zeros(count, dtype=np.int32)
+        self.demand_ratio[:] = 1.0
         self.propensity = np.zeros((count, n_modes))
-        self.reward_baseline = z()
-        self.demand_ratio = np.ones(count)
-        self.available_hours = z()

@@ -1,8 +1,10 @@
 """Submodels, named as in docs/ODD.md section 7.
 
-Each function is a pure, vectorised rule over numpy arrays (one element per patient, decision
-or clinician), small enough to check by hand. The model's weekly schedule
-(``CarePathwayModel.step``) calls them in the order of the ODD's process overview.
+Each function is a pure rule over scalars (one patient, decision or clinician), small enough to
+check by hand, and compiled with numba (:func:`rule`) so that the weekly kernels
+(:mod:`model.kernels`) call it inside their loops at C speed; from Python it is an ordinary
+function of numbers. The model's weekly schedule (``CarePathwayModel.step``) runs the kernels in
+the order of the ODD's process overview.
 
 Weights that are structural (how strongly a state variable enters a rule) are named constants
 here, each documented in the ODD; user-facing parameters live in ``model.params.SCHEMA``.
@@ -10,8 +12,11 @@ here, each documented in the ODD; user-facing parameters live in ``model.params.
 
 from __future__ import annotations
 
+import math
+from collections import namedtuple
 from enum import IntEnum
 
+import numba
 import numpy as np
 
 # ----------------------------------------------------------------------------- enumerations
@@ -72,24 +77,39 @@ PRESSURE = np.array([0, 0, 1, 2, 3, 4], dtype=np.int8)
 #: Authority modes: the ones that relieve clinician stress in the short run (S1).
 AUTHORITY = np.array([False, False, True, False, True, True])
 
+
+
+def rule(fn):
+    """Compile a scalar rule with numba (cached on disk; the first run of a fresh checkout
+    compiles, later runs load the cache)."""
+    return numba.njit(cache=True, nogil=True)(fn)
+
+
 # ----------------------------------------------------------------------------- weights
+
+
+def weights(name: str, **values: float):
+    """A named, immutable set of weights (a namedtuple: numba reads it as constants)."""
+    return namedtuple(name, list(values))(**values)
+
+
 # Clinician's utility of each mode (ODD 7.5, table "mode utility weights").
-W_SHARE = dict(time=1.5, skill=1.5, mandate=1.0, org=0.8, capacity=0.8, stress=1.5,
+W_SHARE = weights("W_SHARE", time=1.5, skill=1.5, mandate=1.0, org=0.8, capacity=0.8, stress=1.5,
                defensive=1.2, identity=0.8, risk=1.0, advocate=0.5, active=0.5)
-W_PERSUADE = dict(identity=0.5, risk=0.3)
-W_LEVERAGE = dict(trust_pc=1.0, reluctance=0.6, stress=0.5)
-W_DEAL = dict(reluctance=1.5, dependency=1.0)
-W_THREATEN = dict(stress=1.2, defensive=1.2, risk=1.5, reluctance=1.0, trust_cp=1.0, tic=1.0)
-W_COMPEL = dict(risk=2.5, defensive=0.8, tic=0.8)
+W_PERSUADE = weights("W_PERSUADE", identity=0.5, risk=0.3)
+W_LEVERAGE = weights("W_LEVERAGE", trust_pc=1.0, reluctance=0.6, stress=0.5)
+W_DEAL = weights("W_DEAL", reluctance=1.5, dependency=1.0)
+W_THREATEN = weights("W_THREATEN", stress=1.2, defensive=1.2, risk=1.5, reluctance=1.0, trust_cp=1.0, tic=1.0)
+W_COMPEL = weights("W_COMPEL", risk=2.5, defensive=0.8, tic=0.8)
 #: Risk margin below the compulsion threshold at which a threat of compulsion becomes possible.
 THREAT_OF_COMPULSION_MARGIN = 0.2
 
 # Patient's utility of each response (ODD 7.6).
-V_ACCEPT = dict(base=0.5, trust=2.0, reluctance=1.5, passive=0.8, active=0.5, dependency=1.0)
-V_NEGOTIATE = dict(base=-0.5, active=0.8, collaborative=0.4, advocate=0.8, locus=0.8,
+V_ACCEPT = weights("V_ACCEPT", base=0.5, trust=2.0, reluctance=1.5, passive=0.8, active=0.5, dependency=1.0)
+V_NEGOTIATE = weights("V_NEGOTIATE", base=-0.5, active=0.8, collaborative=0.4, advocate=0.8, locus=0.8,
                    safety=0.5, acuity=1.0)
-V_REFUSE = dict(base=-0.5, reluctance=2.0, trust=1.0)
-V_DISENGAGE = dict(base=-3.0, coercion=2.5, reluctance=1.0, trust=1.5)
+V_REFUSE = weights("V_REFUSE", base=-0.5, reluctance=2.0, trust=1.0)
+V_DISENGAGE = weights("V_DISENGAGE", base=-3.0, coercion=2.5, reluctance=1.0, trust=1.5)
 #: Mode-specific shifts of the response utilities, rows = Mode, columns = Response.
 RESPONSE_MODE_SHIFT = np.array([
     # accept negotiate refuse disengage
@@ -118,64 +138,91 @@ COERCION_INPUT = np.array([0.03, 0.15, 0.15, 0.75, 1.0])
 OFFER_DEPENDENCY_COERCION = 0.5
 
 
+@rule
 def sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@rule
+def clip(x, lo, hi):
+    return min(max(x, lo), hi)
+
+
+@rule
+def gumbel(rng):
+    """A standard Gumbel draw (numba's Generator has no ``gumbel``): -log(-log U)."""
+    return -math.log(rng.standard_exponential())
 
 
 # ----------------------------------------------------------------------------- 7.1 referrals
 
 
-def stochastic_round(x: float, rng: np.random.Generator) -> int:
+@rule
+def stochastic_round(x, rng):
     """Round a non-negative real to an integer whose expectation is ``x``."""
-    base = int(np.floor(x))
-    return base + int(rng.random() < (x - base))
+    base = math.floor(x)
+    return int(base) + int(rng.random() < (x - base))
 
 
 # ----------------------------------------------------------------------------- 7.2 illness
 
 
+@rule
 def risk_from_acuity(acuity, risk_trait):
     """Risk to self or others: acuity scaled by a personal risk trait (0.4x to 1.6x)."""
-    return np.clip(acuity * (0.4 + 1.2 * risk_trait), 0.0, 1.0)
+    return clip(acuity * (0.4 + 1.2 * risk_trait), 0.0, 1.0)
 
 
+@rule
 def crisis_hazard(acuity, adherent, crisis_rate):
     """Weekly crisis probability: grows exponentially with acuity, 1.5x when not adherent."""
-    return np.clip(crisis_rate * np.exp(3.0 * (acuity - 0.5)) * (1.0 + 0.5 * ~adherent), 0, 1)
+    return clip(crisis_rate * math.exp(3.0 * (acuity - 0.5)) * (1.0 + 0.5 * (not adherent)),
+                0.0, 1.0)
 
 
 # ----------------------------------------------------------------------------- 7.3 coping
 
 
-def demand_ratio(need_by_clinician, available_hours):
-    """Demand/capacity ratio D of each clinician: hours needed over hours available."""
-    return need_by_clinician / np.maximum(available_hours, 1e-9)
+@rule
+def demand_ratio(need_hours, available_hours):
+    """Demand/capacity ratio D of a clinician: hours needed over hours available."""
+    return need_hours / max(available_hours, 1e-9)
 
 
+@rule
 def available_hours(contact_hours, admin_share, pathway_time_targets, org_support):
     """Weekly hours for contact after documentation; pathways add it, protected time returns it."""
-    share = np.clip(admin_share + 0.10 * pathway_time_targets - 0.10 * org_support, 0.0, 0.95)
+    share = clip(admin_share + 0.10 * pathway_time_targets - 0.10 * org_support, 0.0, 0.95)
     return contact_hours * (1.0 - share)
 
 
+@rule
 def toward_patients(stress, defensiveness):
     """'Moving towards' coping (bending rules, extra time): strongest in calm, open clinicians."""
     return 0.25 * (1.0 - stress) * (1.0 - defensiveness)
 
 
+@rule
+def time_share(ratio):
+    """Share of the needed time each patient gets: 1 / D, at most 1."""
+    return min(1.0, 1.0 / max(ratio, 1e-9))
+
+
+@rule
 def contact_probability(need, ratio, toward):
     """Probability a patient is seen this week: needed hours scaled by the time each gets."""
-    time_share = np.minimum(1.0, 1.0 / np.maximum(ratio, 1e-9))
-    extra = toward * (1.0 - time_share)
-    return np.clip(need * (time_share + extra), 0.0, 1.0)
+    ts = time_share(ratio)
+    return clip(need * (ts + toward * (1.0 - ts)), 0.0, 1.0)
 
 
+@rule
 def routinizing_probability(ratio, pathway_time_targets, identity, skill):
     """Probability that a clinician offers only their own method (S4)."""
     return sigmoid(-1.5 + 2.0 * (ratio - 1.0) + 1.5 * pathway_time_targets + 0.8 * identity
                    - 1.0 * skill)
 
 
+@rule
 def gatekeeping_probability(ratio, identity, org_support):
     """Probability a fitting scarce service is not mentioned (rationing by gatekeeping, S4)."""
     return sigmoid(-2.0 + 2.5 * (ratio - 1.0) + 1.0 * identity - 1.0 * org_support)
@@ -184,170 +231,189 @@ def gatekeeping_probability(ratio, identity, org_support):
 # ----------------------------------------------------------------------------- 7.5 mode choice
 
 
-def mode_utilities(*, propensity, time_share, skill, mandate, org_support, acuity, stress,
+@rule
+def mode_utilities(propensity, time_share, skill, mandate, org_support, acuity, stress,
                    defensiveness, identity, risk, advocate, prefers_active, trust_pc, trust_cp,
                    reluctance, dependency, trauma_informed):
-    """Utility of each influence mode for each decision (rows) before availability (ODD 7.5).
-
-    All arguments are arrays of one value per decision except the scalars ``org_support`` and
-    ``trauma_informed``; ``propensity`` is (n, 6).
-    """
-    u = propensity.astype(float, copy=True)
+    """Utility of each influence mode (SHARE ... COMPEL) for one decision, before availability
+    (ODD 7.5). ``propensity`` is the clinician's row of six learned propensities."""
     w = W_SHARE
-    u[:, Mode.SHARE] += (w["time"] * time_share + w["skill"] * skill
-                         + w["mandate"] * mandate * (1.0 - defensiveness)
-                         + w["org"] * org_support + w["capacity"] * (1.0 - acuity)
-                         - w["stress"] * stress - w["defensive"] * defensiveness
-                         - w["identity"] * identity - w["risk"] * risk
-                         + w["advocate"] * advocate + w["active"] * prefers_active)
-    u[:, Mode.PERSUADE] += W_PERSUADE["identity"] * identity + W_PERSUADE["risk"] * risk
-    w = W_LEVERAGE
-    u[:, Mode.LEVERAGE] += (w["trust_pc"] * trust_pc + w["reluctance"] * reluctance
-                            + w["stress"] * stress)
-    u[:, Mode.DEAL] += W_DEAL["reluctance"] * reluctance + W_DEAL["dependency"] * dependency
-    w = W_THREATEN
-    u[:, Mode.THREATEN] += (w["stress"] * stress + w["defensive"] * defensiveness
-                            + w["risk"] * risk + w["reluctance"] * reluctance
-                            - w["trust_cp"] * trust_cp - w["tic"] * trauma_informed)
-    w = W_COMPEL
-    u[:, Mode.COMPEL] += (w["risk"] * risk + w["defensive"] * defensiveness
-                          - w["tic"] * trauma_informed)
-    return u
+    share = (w.time * time_share + w.skill * skill + w.mandate * mandate * (1.0 - defensiveness)
+             + w.org * org_support + w.capacity * (1.0 - acuity) - w.stress * stress
+             - w.defensive * defensiveness - w.identity * identity - w.risk * risk
+             + w.advocate * advocate + w.active * prefers_active)
+    persuade = W_PERSUADE.identity * identity + W_PERSUADE.risk * risk
+    w2 = W_LEVERAGE
+    leverage = w2.trust_pc * trust_pc + w2.reluctance * reluctance + w2.stress * stress
+    deal = W_DEAL.reluctance * reluctance + W_DEAL.dependency * dependency
+    w3 = W_THREATEN
+    threaten = (w3.stress * stress + w3.defensive * defensiveness + w3.risk * risk
+                + w3.reluctance * reluctance - w3.trust_cp * trust_cp - w3.tic * trauma_informed)
+    w4 = W_COMPEL
+    compel = w4.risk * risk + w4.defensive * defensiveness - w4.tic * trauma_informed
+    return (propensity[0] + share, propensity[1] + persuade, propensity[2] + leverage,
+            propensity[3] + deal, propensity[4] + threaten, propensity[5] + compel)
 
 
-def mode_availability(*, decision, trust_cp, deal_trust_threshold, has_resource,
-                      leverage_allowed, risk, compulsion_available, compulsion_risk_threshold):
-    """Boolean (n, 6): which modes are open for each decision (ODD 7.5).
+@rule
+def mode_availability(decision, trust_cp, deal_trust_threshold, has_resource, leverage_allowed,
+                      risk, compulsion_available, compulsion_risk_threshold):
+    """Which modes (SHARE ... COMPEL) are open for one decision (ODD 7.5).
 
     A deal needs clinician trust at or above the threshold (S2), a resource the patient depends
     on, and no policy limit in the way. A threat needs a resource (policy permitting) or a
     risk close enough to the compulsion threshold for compulsion to be credible. Compulsion needs
     the legal regime, risk at or above the threshold, and an admission or treatment decision.
     """
-    n = len(decision)
-    ok = np.ones((n, N_MODES), dtype=bool)
-    resource_lever = has_resource & leverage_allowed
-    ok[:, Mode.DEAL] = (resource_lever & (trust_cp >= deal_trust_threshold)
-                        & (decision != Decision.ADMISSION) & (decision != Decision.DISCHARGE))
-    credible_compulsion = compulsion_available & (
+    resource_lever = has_resource and leverage_allowed
+    deal = (resource_lever and trust_cp >= deal_trust_threshold
+            and decision != Decision.ADMISSION and decision != Decision.DISCHARGE)
+    credible_compulsion = compulsion_available and (
         risk >= compulsion_risk_threshold - THREAT_OF_COMPULSION_MARGIN)
-    ok[:, Mode.THREATEN] = (resource_lever & (decision != Decision.DISCHARGE)) | (
-        credible_compulsion & (decision != Decision.DISCHARGE))
-    ok[:, Mode.COMPEL] = (compulsion_available & (risk >= compulsion_risk_threshold)
-                          & ((decision == Decision.ADMISSION) | (decision == Decision.MEDICATION)))
-    return ok
+    threaten = (resource_lever or credible_compulsion) and decision != Decision.DISCHARGE
+    compel = (compulsion_available and risk >= compulsion_risk_threshold
+              and (decision == Decision.ADMISSION or decision == Decision.MEDICATION))
+    return (True, True, True, deal, threaten, compel)
 
 
+@rule
 def choose_influence_mode(utilities, available, temperature, rng):
-    """Sample one mode per decision from a softmax over available modes (Gumbel-max trick)."""
-    g = rng.gumbel(size=utilities.shape)
-    scored = np.where(available, utilities / temperature + g, -np.inf)
-    return np.argmax(scored, axis=1).astype(np.int8)
+    """Sample one mode from a softmax over the available modes (Gumbel-max trick)."""
+    best, best_score = 0, -math.inf
+    for k in range(N_MODES):
+        g = gumbel(rng)
+        if available[k]:
+            score = utilities[k] / temperature + g
+            if score > best_score:
+                best, best_score = k, score
+    return best
 
 
 # ----------------------------------------------------------------------------- 7.6 response
 
 
-def response_utilities(*, mode, trust_pc, reluctance, role, dependency, advocate, locus, safety,
+@rule
+def response_utilities(mode, trust_pc, reluctance, role, dependency, advocate, locus, safety,
                        acuity, coercion):
-    """Utility of accept / negotiate / refuse / disengage for each decision (ODD 7.6)."""
-    n = len(mode)
-    v = np.empty((n, 4))
-    passive = role == Role.PASSIVE
-    active = role == Role.ACTIVE
-    collab = role == Role.COLLABORATIVE
-    offer_or_threat = (mode == Mode.DEAL) | (mode == Mode.THREATEN)
+    """Utility of accept / negotiate / refuse / disengage for one decision (ODD 7.6)."""
+    passive = 1.0 if role == Role.PASSIVE else 0.0
+    active = 1.0 if role == Role.ACTIVE else 0.0
+    collab = 1.0 if role == Role.COLLABORATIVE else 0.0
+    offer_or_threat = 1.0 if (mode == Mode.DEAL or mode == Mode.THREATEN) else 0.0
+    shift = RESPONSE_MODE_SHIFT[mode]
     a = V_ACCEPT
-    v[:, Response.ACCEPT] = (a["base"] + a["trust"] * trust_pc - a["reluctance"] * reluctance
-                             + a["passive"] * passive - a["active"] * active
-                             + a["dependency"] * dependency * offer_or_threat)
-    a = V_NEGOTIATE
-    v[:, Response.NEGOTIATE] = (a["base"] + a["active"] * active + a["collaborative"] * collab
-                                + a["advocate"] * advocate * 2.0 * (1.0 - locus)
-                                + a["locus"] * locus
-                                + a["safety"] * safety - a["acuity"] * acuity)
-    a = V_REFUSE
-    v[:, Response.REFUSE] = a["base"] + a["reluctance"] * reluctance - a["trust"] * trust_pc
-    a = V_DISENGAGE
-    v[:, Response.DISENGAGE] = (a["base"] + a["coercion"] * coercion
-                                + a["reluctance"] * reluctance - a["trust"] * trust_pc)
-    return v + RESPONSE_MODE_SHIFT[mode]
+    accept = (a.base + a.trust * trust_pc - a.reluctance * reluctance + a.passive * passive
+              - a.active * active + a.dependency * dependency * offer_or_threat)
+    b = V_NEGOTIATE
+    negotiate = (b.base + b.active * active + b.collaborative * collab
+                 + b.advocate * advocate * 2.0 * (1.0 - locus) + b.locus * locus
+                 + b.safety * safety - b.acuity * acuity)
+    refuse = V_REFUSE.base + V_REFUSE.reluctance * reluctance - V_REFUSE.trust * trust_pc
+    d = V_DISENGAGE
+    disengage = d.base + d.coercion * coercion + d.reluctance * reluctance - d.trust * trust_pc
+    return (accept + shift[0], negotiate + shift[1], refuse + shift[2], disengage + shift[3])
 
 
+@rule
 def patient_response(utilities, rng):
-    g = rng.gumbel(size=utilities.shape)
-    return np.argmax(utilities + g, axis=1).astype(np.int8)
+    """Sample a response from a softmax over the four utilities (Gumbel-max)."""
+    best, best_score = 0, -math.inf
+    for k in range(4):
+        score = utilities[k] + gumbel(rng)
+        if score > best_score:
+            best, best_score = k, score
+    return best
 
 
+@rule
 def accommodation_probability(skill, time_share, defensiveness, advocate):
     """Probability the clinician accommodates a patient who negotiates."""
     return sigmoid(-0.5 + 2.0 * skill + 1.0 * time_share - 1.5 * defensiveness + 0.8 * advocate)
 
 
+@rule
 def deal_honour_probability_patient(trust_pc, acuity, reluctance):
     return sigmoid(1.0 + 2.0 * trust_pc - 1.5 * acuity - 1.0 * reluctance)
 
 
+@rule
 def deal_honour_probability_service(ratio, clinician_changed, resource_available):
-    p = 0.95 - 0.3 * np.maximum(0.0, ratio - 1.0) - 0.3 * clinician_changed
-    return np.where(resource_available, np.clip(p, 0.0, 1.0), 0.0)
+    if not resource_available:
+        return 0.0
+    return clip(0.95 - 0.3 * max(0.0, ratio - 1.0) - 0.3 * clinician_changed, 0.0, 1.0)
 
 
 # ----------------------------------------------------------------------------- 7.7 outcomes
 
 
+@rule
 def involvement_level(mode, response, accommodated, full_share, prefers_active, capable):
-    """Involvement ladder 0-4 of each decision (ODD 7.7).
+    """Involvement ladder 0-4 of one decision (ODD 7.7).
 
     0 overridden/excluded, 1 informed, 2 consulted, 3 shared (incl. a deal agreed),
     4 patient-led. A share counts as shared only when time allowed and more than one option was
     on the table (``full_share``); otherwise the patient was at best consulted. A full share with
     a capable patient who wants the active role is patient-led.
     """
-    level = np.where(response == Response.ACCEPT, LEVEL_ACCEPT[mode],
-                     np.where(response == Response.NEGOTIATE,
-                              np.where(accommodated, LEVEL_NEGOTIATE_YES[mode],
-                                       LEVEL_NEGOTIATE_NO[mode]),
-                              LEVEL_REFUSE[mode]))
-    share = mode == Mode.SHARE
-    level = np.where(share & ~full_share, np.minimum(level, 2), level)
-    agreed = (response == Response.ACCEPT) | ((response == Response.NEGOTIATE) & accommodated)
-    level = np.where(share & full_share & prefers_active & capable & agreed, 4, level)
-    return level.astype(np.int8)
+    if response == Response.ACCEPT:
+        level = LEVEL_ACCEPT[mode]
+    elif response == Response.NEGOTIATE:
+        level = LEVEL_NEGOTIATE_YES[mode] if accommodated else LEVEL_NEGOTIATE_NO[mode]
+    else:
+        level = LEVEL_REFUSE[mode]
+    level = int(level)
+    if mode == Mode.SHARE:
+        agreed = response == Response.ACCEPT or (response == Response.NEGOTIATE and accommodated)
+        if not full_share:
+            level = min(level, 2)
+        elif prefers_active and capable and agreed:
+            level = 4
+    return level
 
 
+@rule
 def enacted_role(level):
     """Enacted CPS role of a decision: 0 -> none, 1 -> passive, 2-3 -> collaborative, 4 -> active."""
-    return np.select([level <= 0, level == 1, level <= 3], [Role.NONE, Role.PASSIVE,
-                                                             Role.COLLABORATIVE], Role.ACTIVE)
+    if level <= 0:
+        return Role.NONE
+    if level == 1:
+        return Role.PASSIVE
+    if level <= 3:
+        return Role.COLLABORATIVE
+    return Role.ACTIVE
 
 
+@rule
 def clinician_rated_involvement(level, identity, mandate, insight, mode):
     """What the clinician would report: the enacted level plus a self-rating bias (S4).
 
     The bias grows with expert identity and with an involvement target to report against, and
     shrinks with the insight that reflective practice builds. Compulsion is rated as it is.
     """
-    bias = np.clip(0.3 + 0.8 * identity + 0.6 * mandate - 0.8 * insight, 0.0, 2.0)
-    rated = np.minimum(4.0, level + bias)
-    return np.where(mode == Mode.COMPEL, level, rated)
+    if mode == Mode.COMPEL:
+        return float(level)
+    bias = clip(0.3 + 0.8 * identity + 0.6 * mandate - 0.8 * insight, 0.0, 2.0)
+    return min(4.0, level + bias)
 
 
+@rule
 def patient_rated_involvement(level, felt_pressure):
     """What the patient would report: the enacted level less the pressure they felt."""
-    return np.clip(level - 1.5 * felt_pressure, 0.0, 4.0)
+    return clip(level - 1.5 * felt_pressure, 0.0, 4.0)
 
 
 # ----------------------------------------------------------------------------- 7.8 trust
 
 
+@rule
 def update_trust(trust, effect, gain, loss_ratio):
     """Asymmetric trust update: gains saturate toward 1, losses are ``loss_ratio`` times larger."""
-    up = trust + gain * effect * (1.0 - trust)
-    down = trust + gain * loss_ratio * effect * trust
-    return np.clip(np.where(effect >= 0, up, down), 0.0, 1.0)
+    if effect >= 0:
+        return clip(trust + gain * effect * (1.0 - trust), 0.0, 1.0)
+    return clip(trust + gain * loss_ratio * effect * trust, 0.0, 1.0)
 
 
+@rule
 def trust_loss_buffer(voice, trauma_informed):
     """Share of a trust loss that still lands: less when the patient had voice, or under TIC."""
     return (1.0 - 0.4 * voice) * (1.0 - 0.3 * trauma_informed)
@@ -356,6 +422,7 @@ def trust_loss_buffer(voice, trauma_informed):
 # ----------------------------------------------------------------------------- 7.9 coercion
 
 
+@rule
 def felt_pressure(pressure, dependency, trauma, trauma_informed, voice):
     """Pressure experienced in a decision (0-1): input to perceived coercion (Lidz et al. 1998).
 
@@ -364,36 +431,41 @@ def felt_pressure(pressure, dependency, trauma, trauma_informed, voice):
     """
     x = COERCION_INPUT[pressure] + OFFER_DEPENDENCY_COERCION * dependency * (pressure == 2)
     x = x * (1.0 + 0.5 * trauma) * (1.0 - 0.3 * trauma_informed) * (1.0 - 0.25 * voice)
-    return np.clip(x, 0.0, 1.0)
+    return clip(x, 0.0, 1.0)
 
 
 # ----------------------------------------------------------------------------- 7.11 clinicians
 
 
+@rule
 def stress_target(ratio, conflict_rate, org_support, reflective):
-    """Load-driven stress target of each clinician (S1, S3, S4)."""
-    return np.clip(0.10 + 0.35 * ratio + 1.5 * conflict_rate - 0.10 * org_support
-                   - 0.10 * reflective, 0.0, 1.0)
+    """Load-driven stress target of a clinician (S1, S3, S4)."""
+    return clip(0.10 + 0.35 * ratio + 1.5 * conflict_rate - 0.10 * org_support
+                - 0.10 * reflective, 0.0, 1.0)
 
 
+@rule
 def awareness_step(discomfort, insight, awareness_input, reflective):
-    """One week of the awareness J-curve (S1).
+    """One week of the awareness J-curve (S1); returns (discomfort, insight).
 
     Awareness-raising (mandate, training, pathway goals) builds discomfort; discomfort is worked
     through into insight slowly alone and fast with reflective supervision. Defensiveness rises
     with discomfort and falls with insight, so awareness without reflective space raises it
     first and lowers it only slowly.
     """
-    new_disc = discomfort + 0.05 * awareness_input * (1.0 - discomfort) \
-        - (0.01 + 0.08 * reflective) * discomfort
-    new_ins = insight + (0.01 + 0.08 * reflective) * discomfort * (1.0 - insight) - 0.002 * insight
-    return np.clip(new_disc, 0, 1), np.clip(new_ins, 0, 1)
+    new_disc = (discomfort + 0.05 * awareness_input * (1.0 - discomfort)
+                - (0.01 + 0.08 * reflective) * discomfort)
+    new_ins = (insight + (0.01 + 0.08 * reflective) * discomfort * (1.0 - insight)
+               - 0.002 * insight)
+    return clip(new_disc, 0.0, 1.0), clip(new_ins, 0.0, 1.0)
 
 
+@rule
 def defensiveness_state(trait, discomfort, insight, stress):
-    return np.clip(trait + 0.4 * discomfort - 0.5 * insight + 0.3 * (stress - 0.4), 0.0, 1.0)
+    return clip(trait + 0.4 * discomfort - 0.5 * insight + 0.3 * (stress - 0.4), 0.0, 1.0)
 
 
+@rule
 def decision_reward(accepted, refused, disengaged, authority, stress, level, reflective):
     """Reward a clinician draws from one decision (ODD 7.11, learning).
 

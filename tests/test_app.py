@@ -257,8 +257,12 @@ def test_network_positions_are_cheap_and_put_patients_by_their_clinician():
     cxy, idx, pxy, recent, rxy, r_disc = app.network_positions(m)
     assert np.allclose(np.hypot(cxy[:, 0], cxy[:, 1]), 1.0)
     status = m.patients.view("status")
-    in_care = np.flatnonzero((status == Status.IN_CARE) | (status == Status.ADMITTED))
+    # everyone in care, and inpatients who have a care coordinator (the crisis team admits
+    # people without one), sits by their clinician
+    has_c = m.patients.view("clinician") >= 0
+    in_care = np.flatnonzero(((status == Status.IN_CARE) | (status == Status.ADMITTED)) & has_c)
     assert set(idx.tolist()) == set(in_care.tolist())
+    assert np.all(has_c[status == Status.IN_CARE])
     clin = m.patients.view("clinician")[idx]
     assert (np.hypot(*(pxy - cxy[clin]).T) <= r_disc + 1e-9).all()
     assert len(recent) > 0 and (np.hypot(rxy[:, 0], rxy[:, 1]) > 1 + r_disc).all()
