@@ -153,12 +153,13 @@ def _mp_context(run_fn: str | None):
     """An explicit multiprocessing context (the global start method is never touched).
 
     ``forkserver`` where the platform has it: workers are forked from a server process that has
-    already imported the worker module and the run function's module, so each worker starts in
-    milliseconds and the model is imported once. Elsewhere ``spawn``.
+    already imported the worker module and the run function's module and loaded the model's
+    compiled kernels (:mod:`experiments._preload`), so each worker starts in milliseconds and the
+    model is imported and loaded once. Elsewhere ``spawn``.
     """
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        preload = ["experiments.worker"]
+        preload = ["experiments._preload"]  # the worker, the model and its compiled kernels
         if run_fn:
             preload.append(run_fn.partition(":")[0])
         ctx.set_forkserver_preload(preload)

@@ -8,7 +8,7 @@ from typing import Any
 
 from .params import ParameterError
 
-__all__ = ["RunResult", "simulate"]
+__all__ = ["RunResult", "simulate", "warm_up"]
 
 
 @dataclass
@@ -62,3 +62,13 @@ def simulate(scenario: str | None = None, overrides: Mapping[str, Any] | None = 
     events = model.event_log() if model.p["event_log"] else None
     return RunResult(summary=model.summary(window), params=dict(model.p), seed=seed, steps=steps,
                      scenario=model.scenario_name, timeseries=ts, events=events)
+
+
+def warm_up() -> None:
+    """Load (or, on a fresh checkout, compile) the model's compiled kernels by running a tiny
+    model for two weeks. Process pools call it once before forking workers."""
+    from .model import CarePathwayModel
+
+    m = CarePathwayModel(n_clinicians=2, caseload_cap=5, referrals_per_week=2.0, rng=0)
+    m.step()
+    m.step()
