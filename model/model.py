@@ -41,6 +41,22 @@ PARAMS_DTYPE = np.dtype([(k, {"float": "f8", "int": "i8", "bool": "?"}[SCHEMA[k]
                          for k in SCHEMA])
 
 
+class RunParams(dict):
+    """The resolved parameters of a run (``model.p``). Changing a value mid-run (a policy
+    shock, as the power-trap experiment does) takes effect from the next step: the model
+    rebuilds the compiled kernels' copy when ``version`` has moved."""
+
+    version = 0
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        self.version += 1
+
+    def update(self, *args, **kwargs):
+        super().update(*args, **kwargs)
+        self.version += 1
+
+
 def kernel_params(params: dict[str, Any]) -> np.ndarray:
     """The parameter dict as a one-element :data:`PARAMS_DTYPE` record array (a record array so
     that ``P.name`` also works when the kernels run as plain Python, ``NUMBA_DISABLE_JIT=1``)."""
@@ -132,14 +148,9 @@ class CarePathwayModel(mesa.Model):
             rng = scenario.rng if rng is None else rng
         super().__init__(scenario=CarePathScenario(rng=rng, name=name, **params))
         self.scenario_name = name
-        self.p: dict[str, Any] = params
-        self._kp = kernel_params(params)
+        self.p: RunParams = RunParams(params)
+        self._sync_params()
         self.week = 0
-        p = params
-        capacity_base = p["n_clinicians"] * p["caseload_cap"] / 100.0
-        self._place_capacity = np.array([p["therapy_places_per_100"],
-                                         p["psychosocial_places_per_100"],
-                                         p["housing_places_per_100"]]) * capacity_base
         self._init_clinicians()
         self.patients = PatientArrays(self._expected_patients())
         self.patient_agents: list[Patient] = []
@@ -299,6 +310,8 @@ class CarePathwayModel(mesa.Model):
         submodels in schedule order: intake, illness, coping, encounters, crisis pathway,
         deals, patient updates, transitions, clinicians, social network."""
         p, pa, cl = self.p, self.patients, self.clinicians
+        if p.version != self._kp_version:
+            self._sync_params()
         self.week += 1
         self._wk = np.zeros(len(COUNT_KEYS))
         cl.authority_uses[:] = 0.0
@@ -321,20 +334,26 @@ class CarePathwayModel(mesa.Model):
         self._record(state)
         self.datacollector.collect(self)
 
-    @functools.cached_property
-    def _weekly_inputs(self) -> tuple[float, float, float]:
-        """Derived inputs of :func:`model.kernels.week` that are fixed for a run: intake slots
-        per week (7.1; time targets push throughput), contact hours per clinician (7.3), and
-        the weekly hazard of a change of clinician (7.10; continuity of care is a yearly
-        probability of keeping the same clinician)."""
+    def _sync_params(self) -> None:
+        """Derive what the compiled week reads from ``self.p``: the parameter record, the
+        capacity of scarce places (2.5), intake slots per week (7.1; time targets push
+        throughput), contact hours per clinician (7.3), and the weekly hazard of a change of
+        clinician (7.10; continuity of care is a yearly probability of keeping the same
+        clinician). Called at set-up and whenever ``self.p`` changed since."""
         p = self.p
+        self._kp = kernel_params(p)
+        self._kp_version = p.version
+        capacity_base = p["n_clinicians"] * p["caseload_cap"] / 100.0
+        self._place_capacity = np.array([p["therapy_places_per_100"],
+                                         p["psychosocial_places_per_100"],
+                                         p["housing_places_per_100"]]) * capacity_base
         slots = (p["intake_per_clinician_week"] * p["n_clinicians"]
                  * (1.0 + 0.3 * p["pathway_time_targets"]))
         hours = sm.available_hours(p["contact_hours_per_week"], p["admin_share"],
                                    p["pathway_time_targets"], p["org_support"])
         cont = p["continuity_of_care"]
         move_hazard = 0.0 if cont >= 1.0 else -math.log(max(cont, 1e-6)) / 52.0
-        return float(slots), float(hours), float(move_hazard)
+        self._weekly_inputs = (float(slots), float(hours), float(move_hazard))
 
     # ------------------------------------------------------------------ 7.13 outputs
     def _record(self, state: np.ndarray) -> None:

@@ -211,3 +211,24 @@ def test_compiled_kernels_match_the_same_code_run_as_python():
     assert compiled.keys() == python.keys()
     for k in compiled:
         assert compiled[k] == python[k] or (math.isnan(compiled[k]) and math.isnan(python[k])), k
+
+
+def test_changing_a_parameter_mid_run_takes_effect_from_the_next_step():
+    """Policy shocks (the power-trap experiment, notebook 04) set ``model.p[...]`` mid-run; the
+    compiled week must see the new value."""
+    runs = []
+    for raise_cap in (False, True):
+        m = CarePathwayModel("coercive_climate", rng=3)
+        for _ in range(30):
+            m.step()
+        before = m.timeseries()["compulsory_admissions"].sum()
+        m.p["compulsion_available"] = False
+        if raise_cap:
+            m.p.update(caseload_cap=60)
+        for _ in range(40):
+            m.step()
+        after = m.timeseries()["compulsory_admissions"].iloc[31:]
+        assert before > 0 and after.sum() == 0
+        runs.append(m)
+    # the raised cap let intake fill caseloads beyond what the scenario's cap allows
+    assert runs[1].clinicians.caseload.mean() > runs[0].clinicians.caseload.mean() + 3
