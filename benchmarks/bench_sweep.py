@@ -141,8 +141,8 @@ def main() -> None:
     print(f"  sweep (2 workers) vs batch_run, 1 proc:    {br1['seconds'] / two['seconds']:.2f}x")
 
     big_reps = 10 if args.quick else 100
-    print(f"\n3. peak memory, stand-in run function (experiments.testing:fake_simulate), "
-          f"sequential executor, 100 design points")
+    print("\n3. peak memory, stand-in run function (experiments.testing:fake_simulate), "
+          "sequential executor, 100 design points")
     fake = dict(run_fn="experiments.testing:fake_simulate", steps=10,
                 caps=[20, 25, 30, 35, 40, 45, 50, 55, 60, 65], second=10)
     small = _sub("sweep", executor="sequential", workers=1, reps=1, **fake)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
-import importlib
 import itertools
 import logging
 import math
@@ -19,7 +18,6 @@ import multiprocessing
 import os
 import platform
 import subprocess
-import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -31,7 +29,7 @@ from .design import Design, build_design, replication_seed
 from .errors import ExperimentError
 from .spec import EXECUTORS, ExperimentSpec, load_spec, parse_spec
 from .store import Store, now_iso
-from .worker import (RunConfiguration, RunSettings, execute_run, init_worker, resolve_run_fn,
+from .worker import (RunConfiguration, RunSettings, init_worker, resolve_run_fn,
                      run_chunk)
 
 __all__ = [

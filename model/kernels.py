@@ -226,6 +226,24 @@ def admit(rng, I, B, wk, i, compulsory, admission_weeks):
 
 
 @kernel
+def pick_clinician(rng, caseload, low, high, exclude):
+    """A clinician drawn uniformly among those (other than ``exclude``) whose caseload is in
+    [low, high]; -1 if there is none."""
+    count = 0
+    for c in range(len(caseload)):
+        count += low <= caseload[c] <= high and c != exclude
+    if count == 0:
+        return -1
+    pick = rng.integers(0, count)
+    for c in range(len(caseload)):
+        if low <= caseload[c] <= high and c != exclude:
+            if pick == 0:
+                return c
+            pick -= 1
+    return -1
+
+
+@kernel
 def free_places(I, n, capacity):
     """Places of each type (therapy, psychosocial, housing) not held this week."""
     free = np.floor(capacity)
@@ -352,18 +370,8 @@ def referrals_and_intake(rng, P, F, I, B, mem_c, mem_t, caseload, wk, n, week, s
         prev = I[LAST_CLINICIAN, i]
         if prev >= 0 and caseload[prev] < P.caseload_cap:
             c = prev
-        else:
-            ties = 0
-            for c2 in range(n_clin):
-                ties += caseload[c2] == low
-            pick = rng.integers(0, ties)
-            c = -1
-            for c2 in range(n_clin):
-                if caseload[c2] == low:
-                    if pick == 0:
-                        c = c2
-                        break
-                    pick -= 1
+        else:  # one of the clinicians with the smallest caseload
+            c = pick_clinician(rng, caseload, low, low, -1)
         start_care(F, I, B, mem_c, mem_t, caseload, i, c, week)
         started[n_started] = i
         n_started += 1
@@ -473,8 +481,8 @@ def decision_type(rng, F, I, B, i, ratio, service_weeks):
 
 
 @kernel
-def encounters(rng, P, F, I, B, mem_c, mem_t, last_lev, wk, seen, week, caseload, ratio,
-               identity, skill, method, propensity, stress, defensiveness, insight,
+def encounters(rng, P, F, I, B, mem_c, mem_t, last_lev, wk, n_patients, seen, week, caseload,
+               ratio, identity, skill, method, propensity, stress, defensiveness, insight,
                reward_baseline, authority_uses, conflicts, place_capacity):
     """Contested decisions in this week's contacts: decision type, coping inside the encounter
     (routinizing, gatekeeping), the clinician's influence mode, the patient's response, the
@@ -485,7 +493,7 @@ def encounters(rng, P, F, I, B, mem_c, mem_t, last_lev, wk, seen, week, caseload
     rewards = np.empty(n_seen)
     who = np.empty(n_seen, np.int64)
     modes = np.empty(n_seen, np.int64)
-    place_free = free_places(I, I.shape[1], place_capacity)  # at the start of the encounters
+    place_free = free_places(I, n_patients, place_capacity)  # at the start of the encounters
     free = place_free.copy()  # places still free as this week's offers are taken up
     tic = P.trauma_informed_care
     m_coerce = P.coercion_memory
@@ -836,7 +844,6 @@ def update_patients(rng, P, F, I, B, mem_c, mem_t, caseload, wk, n):
 @kernel
 def pathway_transitions(rng, P, F, I, B, mem_c, mem_t, caseload, wk, n, week, move_hazard):
     """Hospital stays end, orders and places run out, clinicians change (7.10)."""
-    n_clin = len(caseload)
     for i in range(n):
         s = I[STATUS, i]
         was_admitted = s == ADMITTED
@@ -866,19 +873,9 @@ def pathway_transitions(rng, P, F, I, B, mem_c, mem_t, caseload, wk, n, week, mo
         # Continuity of care: a yearly probability of keeping the same clinician.
         if in_care and move_hazard > 0 and rng.random() < move_hazard:
             old = I[CLINICIAN, i]
-            room = 0
-            for c in range(n_clin):
-                room += caseload[c] < P.caseload_cap and c != old
-            if room == 0:
-                continue
-            pick = rng.integers(0, room)
-            new = -1
-            for c in range(n_clin):
-                if caseload[c] < P.caseload_cap and c != old:
-                    if pick == 0:
-                        new = c
-                        break
-                    pick -= 1
+            new = pick_clinician(rng, caseload, 0, P.caseload_cap - 1, old)
+            if new < 0:
+                continue  # nobody else has room
             end_dyad(F, I, mem_c, mem_t, i)
             caseload[old] -= 1
             caseload[new] += 1
@@ -984,7 +981,7 @@ def week(rng, params, F, I, B, mem_c, mem_t, last_lev, wk, n, week, new, caseloa
     illness_dynamics(rng, P, F, I, B, wk, n)
     seen = cope_with_demand(rng, P, F, I, B, wk, n, caseload, stress, burnout, defensiveness,
                             available, ratio, hours)
-    events = encounters(rng, P, F, I, B, mem_c, mem_t, last_lev, wk, seen, week, caseload,
+    events = encounters(rng, P, F, I, B, mem_c, mem_t, last_lev, wk, n, seen, week, caseload,
                         ratio, identity, skill, method, propensity, stress, defensiveness,
                         insight, reward_baseline, authority_uses, conflicts, place_capacity)
     crisis_pathway(rng, P, F, I, B, wk, n, week)

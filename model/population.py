@@ -132,11 +132,12 @@ class PatientArrays:
         return getattr(self, name)[: self.n]
 
 
-#: Clinician state variables (float unless listed in ``_CLINICIAN_INT``).
+#: Clinician state variables (float unless listed in ``CLINICIAN_INT``).
 CLINICIAN_COLUMNS = ("caseload", "stress", "burnout", "defensiveness_trait", "defensiveness",
                      "discomfort", "insight", "identity", "identity_base", "skill", "skill_base",
                      "vulnerability", "method", "reward_baseline", "demand_ratio",
                      "available_hours", "authority_uses", "conflicts")
+CLINICIAN_INT = ("caseload", "method")
 
 
 class ClinicianArrays:
@@ -146,8 +147,6 @@ class ClinicianArrays:
     def __init__(self, count: int, n_modes: int):
         self.n = count
         for name in CLINICIAN_COLUMNS:
-            setattr(self, name, np.zeros(count))
-        self.caseload = np.zeros(count, dtype=np.int32)
-        self.method = np.zeros(count, dtype=np.int32)
+            setattr(self, name, np.zeros(count, np.int32 if name in CLINICIAN_INT else float))
         self.demand_ratio[:] = 1.0
         self.propensity = np.zeros((count, n_modes))

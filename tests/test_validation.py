@@ -15,7 +15,6 @@ Runtime on 2 cores: about 1.5 minutes (quick validation ~1 min, calibration ~10 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
