@@ -72,14 +72,15 @@ COUNT_KEYS = ("decisions", "concordant", "options", "routinized", "rationed",
               "discharges", "leverage_events", "referrals", "withdrawals", "crises",
               "clinician_changes", "deals_lapsed", "low_locus_decisions", "low_locus_level_sum",
               "deals_offered", "level_0", "level_1", "level_2", "level_3", "level_4",
-              "pressure_0", "pressure_1", "pressure_2", "pressure_3", "pressure_4")
+              "pressure_0", "pressure_1", "pressure_2", "pressure_3", "pressure_4",
+              "care_starts", "wait_weeks")
 (K_DECISIONS, K_CONCORDANT, K_OPTIONS, K_ROUTINIZED, K_RATIONED, K_SCARCE, K_AUTHORITY,
  K_CLINICIAN_RATED, K_PATIENT_RATED, K_CONTACTS_NEEDED, K_CONTACTS_MADE, K_DEALS_MADE,
  K_DEALS_HONOURED, K_DEALS_BROKEN, K_DEALS_BROKEN_BY_SERVICE, K_THREATS, K_COMPULSORY,
  K_VOLUNTARY, K_READMISSIONS, K_CTO, K_DISENGAGEMENTS, K_DISCHARGES, K_LEVERAGE_EVENTS,
  K_REFERRALS, K_WITHDRAWALS, K_CRISES, K_CLINICIAN_CHANGES, K_DEALS_LAPSED, K_LOW_LOCUS,
  K_LOW_LOCUS_LEVEL, K_DEALS_OFFERED, K_LEVEL, _L1, _L2, _L3, _L4, K_PRESSURE, _P1, _P2, _P3,
- _P4) = range(len(COUNT_KEYS))
+ _P4, K_CARE_STARTS, K_WAIT_WEEKS) = range(len(COUNT_KEYS))
 
 # Codes of the enumerations as plain ints (compiled code compares and stores ints).
 WAITING, IN_CARE, ADMITTED, DISCHARGED, DISENGAGED = (int(x) for x in Status)
@@ -149,6 +150,13 @@ def set_dyad_trust(F, mem_c, mem_t, i, c):
             return
     F[TRUST_PC, i] = F[SERVICE_TRUST, i]
     F[TRUST_CP, i] = clip(0.6 - 0.3 * F[RELUCTANCE, i], 0.0, 1.0)
+
+
+@kernel
+def set_dyad_trusts(F, I, mem_c, mem_t, idx):
+    """:func:`set_dyad_trust` for each patient in ``idx`` with their current clinician."""
+    for i in idx:
+        set_dyad_trust(F, mem_c, mem_t, i, I[CLINICIAN, i])
 
 
 @kernel
@@ -972,7 +980,7 @@ def week(rng, params, F, I, B, mem_c, mem_t, last_lev, wk, n, week, new, caseloa
 
     ``params`` is the one-element parameter record array; the ``new`` newest of the ``n``
     patients are this week's referrals (rows already added). Returns (their social ties as
-    (src, dst), patients who started care, the per-decision event table, STATE_MEANS)."""
+    (src, dst), the per-decision event table, this week's outputs in ``OUTPUT_KEYS`` order)."""
     P = params[0]
     new_patients(rng, P, F, I, B, n - new, new, WAITING, 0.15, week)
     wk[K_REFERRALS] += new
@@ -993,7 +1001,12 @@ def week(rng, params, F, I, B, mem_c, mem_t, last_lev, wk, n, week, new, caseloa
                       vulnerability, ratio, caseload, authority_uses, conflicts, propensity,
                       propensity_initial, peer_ptr, peer_idx, peer_w)
     spread_experiences(P, F, I, n, edge_u, edge_v, new_u, new_v)
-    return new_u, new_v, started, events, state_means(F, I, n)
+    for i in started:  # waiting time of those who started care this week (7.13)
+        wk[K_CARE_STARTS] += 1
+        wk[K_WAIT_WEEKS] += week - I[REFERRED_WEEK, i]
+    out = outputs(week, wk, state_means(F, I, n), caseload, ratio, stress, burnout,
+                  defensiveness, P.burnout_threshold)
+    return new_u, new_v, events, out
 
 
 # ----------------------------------------------------------------------------- 7.13 outputs
@@ -1037,3 +1050,72 @@ def state_means(F, I, n):
         coercion / served if served else nan, safety / served if served else nan,
         locus / served if served else nan, locus_low / low if low else nan,
         recovery / served if served else nan])
+
+
+#: Clinician-state outputs of :func:`outputs`, in order.
+CLINICIAN_MEANS = ("caseload_mean", "demand_ratio_mean", "stress_mean", "burnout_share",
+                   "defensiveness_mean")
+#: Shares and means over a set of contested decisions (:func:`decision_rates`), in order.
+RATE_KEYS = ("involvement_mean", *(f"involvement_share_{k}" for k in range(5)),
+             *(f"pressure_share_{k}" for k in range(5)), "role_concordance",
+             "clinician_rated_involvement", "patient_rated_involvement", "options_offered_mean",
+             "rationing_rate", "routinizing_rate", "authority_share", "contact_shortfall")
+#: One week's outputs as :func:`outputs` returns them (a row of the model's history): the
+#: week, the weekly counts, patient and clinician states, and the decision rates.
+OUTPUT_KEYS = ("week", *COUNT_KEYS, *STATE_MEANS, *CLINICIAN_MEANS, *RATE_KEYS)
+_N_COUNTS, _N_STATES, _N_CLIN = len(COUNT_KEYS), len(STATE_MEANS), len(CLINICIAN_MEANS)
+
+
+@kernel
+def _share(num, den):
+    return num / den if den > 0 else math.nan
+
+
+@kernel
+def decision_rates(c):
+    """Shares and means (RATE_KEYS) over a set of contested decisions, from their pooled
+    counts ``c`` (COUNT_KEYS order). The same rule serves one week and a summary window."""
+    dec = c[K_DECISIONS]
+    out = np.empty(len(RATE_KEYS))
+    level_sum = 0.0
+    for k in range(5):
+        level_sum += k * c[K_LEVEL + k]
+        out[1 + k] = _share(c[K_LEVEL + k], dec)
+        out[6 + k] = _share(c[K_PRESSURE + k], dec)
+    out[0] = _share(level_sum, dec)
+    out[11] = _share(c[K_CONCORDANT], dec)
+    out[12] = _share(c[K_CLINICIAN_RATED], dec)
+    out[13] = _share(c[K_PATIENT_RATED], dec)
+    out[14] = _share(c[K_OPTIONS], dec)
+    out[15] = _share(c[K_RATIONED], c[K_SCARCE])
+    out[16] = _share(c[K_ROUTINIZED], dec)
+    out[17] = _share(c[K_AUTHORITY], dec)
+    # share of needed contacts not made (0 when crises pushed contacts above the need)
+    needed = c[K_CONTACTS_NEEDED]
+    out[18] = max(0.0, 1.0 - c[K_CONTACTS_MADE] / needed) if needed > 0 else math.nan
+    return out
+
+
+@kernel
+def outputs(week, wk, state, caseload, ratio, stress, burnout, defensiveness,
+            burnout_threshold):
+    """One week's outputs (OUTPUT_KEYS): the week, its counts ``wk``, patient states
+    (:func:`state_means`), clinician means and the decision rates of the week (ODD 7.13)."""
+    out = np.empty(len(OUTPUT_KEYS))
+    out[0] = week
+    out[1:1 + _N_COUNTS] = wk
+    j = 1 + _N_COUNTS
+    out[j:j + _N_STATES] = state
+    j += _N_STATES
+    n_clin = len(caseload)
+    burnt = 0
+    for c in range(n_clin):
+        if burnout[c] > burnout_threshold:
+            burnt += 1
+    out[j] = caseload.sum() / n_clin
+    out[j + 1] = ratio.sum() / n_clin
+    out[j + 2] = stress.sum() / n_clin
+    out[j + 3] = burnt / n_clin
+    out[j + 4] = defensiveness.sum() / n_clin
+    out[j + _N_CLIN:] = decision_rates(wk)
+    return out

@@ -24,7 +24,7 @@ from scipy import sparse
 from . import kernels as kn
 from . import submodels as sm
 from .agents import Clinician, Patient
-from .kernels import COUNT_KEYS, EVENT_COLUMNS, STATE_MEANS
+from .kernels import COUNT_KEYS, EVENT_COLUMNS, OUTPUT_KEYS, RATE_KEYS
 from .params import SCHEMA, ParameterError, validate
 from .population import ClinicianArrays, PatientArrays
 from .scenarios import DEFAULT_SCENARIO, SCENARIOS, resolve_params
@@ -119,6 +119,32 @@ def _week_stat(key: str, model: CarePathwayModel) -> float:
     return model.week_stats[key]
 
 
+#: Column of each output in the model's weekly history (``OUTPUT_KEYS`` order).
+_COL = {k: j for j, k in enumerate(OUTPUT_KEYS)}
+#: Outputs that are whole numbers (stored as int in ``week_stats`` and the DataCollector).
+_INT_KEYS = frozenset({"week", "waiting_list", "in_care", "admitted"})
+
+
+class WeeklyCollector(mesa.DataCollector):
+    """Mesa's DataCollector, fed from the model's compiled weekly outputs.
+
+    It has a model reporter for each of ``STEP_KEYS`` (so ``model_vars``,
+    ``get_model_vars_dataframe()``, ``mesa.batch_run`` and SolaraViz plots work as with any
+    DataCollector), but :meth:`collect` copies this week's row of the model's history instead of
+    calling fifty reporters: the values are computed once, in :func:`model.kernels.outputs`."""
+
+    def __init__(self):
+        super().__init__(model_reporters={k: functools.partial(_week_stat, k) for k in STEP_KEYS})
+        self._columns = [(self.model_vars[k], _COL[k], k in _INT_KEYS) for k in STEP_KEYS]
+
+    def collect(self, model: CarePathwayModel) -> None:
+        if hasattr(self, "_collection_steps"):
+            self._collection_steps.append(model.time)
+        row = model._history[model.week].tolist()
+        for values, j, whole in self._columns:
+            values.append(int(row[j]) if whole else row[j])
+
+
 def _share(num: float, den: float) -> float:
     return float(num / den) if den > 0 else math.nan
 
@@ -153,21 +179,22 @@ class CarePathwayModel(mesa.Model):
         self.week = 0
         self._init_clinicians()
         self.patients = PatientArrays(self._expected_patients())
-        self.patient_agents: list[Patient] = []
+        self._patient_agents: list[Patient] = []
         self._edge_u = np.zeros(1024, dtype=np.int64)
         self._edge_v = np.zeros(1024, dtype=np.int64)
         self._n_edges = 0
         self._network_cache = None
         self._init_patients()
         self._events: list[dict[str, np.ndarray]] = []
-        self._counts: list[np.ndarray] = []  # weekly COUNT_KEYS vectors
-        self._states: list[np.ndarray] = []  # weekly STATE_KEYS vectors
-        self._waits: list[tuple[int, np.ndarray]] = []
-        self.week_stats: dict[str, float] = {}
+        #: One row of outputs per week (OUTPUT_KEYS columns; row = week, 0 = the start).
+        self._history = np.empty((self._expected_weeks(), len(OUTPUT_KEYS)))
+        self._week_stats: tuple[int, dict[str, float]] | None = None
         self._wk = np.zeros(len(COUNT_KEYS))
-        self._record(kn.state_means(self.patients.F, self.patients.I, self.patients.n))
-        self.datacollector = mesa.DataCollector(
-            model_reporters={k: functools.partial(_week_stat, k) for k in STEP_KEYS})
+        pa, cl = self.patients, self.clinicians
+        self._history[0] = kn.outputs(0, self._wk, kn.state_means(pa.F, pa.I, pa.n),
+                                      cl.caseload, cl.demand_ratio, cl.stress, cl.burnout,
+                                      cl.defensiveness, self.p["burnout_threshold"])
+        self.datacollector = WeeklyCollector()
         self.datacollector.collect(self)
 
     # ------------------------------------------------------------------ construction
@@ -191,6 +218,10 @@ class CarePathwayModel(mesa.Model):
                                  "CarePathwayModel(scenario=...)")
         name = scenario or DEFAULT_SCENARIO
         return name, resolve_params(name, overrides, source="CarePathwayModel keyword arguments")
+
+    @staticmethod
+    def _expected_weeks() -> int:
+        return 256
 
     def _expected_patients(self) -> int:
         p = self.p
@@ -247,8 +278,7 @@ class CarePathwayModel(mesa.Model):
         pa.prior_admission[idx] = self.rng.random(n_care) < INITIAL_PRIOR_ADMISSION
         pa.ever_detained[idx] = pa.prior_admission[idx] & (self.rng.random(n_care) < 0.5)
         pa.last_in_care_week[idx] = 0
-        for i in idx:
-            kn.set_dyad_trust(pa.F, pa.memory_clinician, pa.memory_trust, i, pa.clinician[i])
+        kn.set_dyad_trusts(pa.F, pa.I, pa.memory_clinician, pa.memory_trust, idx)
         n_wait = int(round(p["initial_waiting_per_clinician"] * p["n_clinicians"]))
         w = self._new_patients(n_wait, Status.WAITING, referral_boost=0.15)
         pa.referred_week[w] = -self.rng.integers(0, 12, n_wait)
@@ -264,16 +294,15 @@ class CarePathwayModel(mesa.Model):
         kn.new_patients(self.rng, self._kp[0], pa.F, pa.I, pa.B, int(idx[0]), count,
                         int(status), float(referral_boost), self.week)
         src, dst = kn.draw_ties(self.rng, int(idx[0]), count, float(self.p["mean_social_ties"]))
-        self._register(idx, src, dst)
+        self._add_ties(src, dst)
         return idx
 
-    def _register(self, idx: np.ndarray, src: np.ndarray, dst: np.ndarray) -> None:
-        """Mesa agents for new patients ``idx``, and their social ties (``src`` -> ``dst``).
+    def _add_ties(self, src: np.ndarray, dst: np.ndarray) -> None:
+        """Social ties of new patients (``src`` -> ``dst``).
 
         Each newcomer links to Poisson(mean_social_ties / 2) distinct earlier patients, chosen
         uniformly (mean degree ~ ``mean_social_ties``; :func:`model.kernels.draw_ties`). Edges
         live in growable arrays; :attr:`patient_network` builds the networkx view on demand."""
-        self.patient_agents.extend(Patient(self, i) for i in idx.tolist())
         n, m = self._n_edges, len(src)
         if n + m > len(self._edge_u):
             size = max(2 * len(self._edge_u), n + m)
@@ -282,6 +311,37 @@ class CarePathwayModel(mesa.Model):
         self._edge_u[n:n + m] = src
         self._edge_v[n:n + m] = dst
         self._n_edges = n + m
+
+    # ------------------------------------------------------------------ Mesa agents
+    @property
+    def patient_agents(self) -> list[Patient]:
+        """One ``Patient`` agent per patient ever referred, in index order.
+
+        Agents are views onto the arrays and the weekly rules never use them, so they are made
+        when first asked for (here, or through ``model.agents``); a batch run that never looks
+        at them does not pay for them. Unique ids are as if each had been made on referral."""
+        agents = self._patient_agents
+        if len(agents) < self.patients.n:
+            agents.extend(Patient(self, i) for i in range(len(agents), self.patients.n))
+        return agents
+
+    @property
+    def agents(self):
+        """All Mesa agents (clinicians and every patient ever referred); see Mesa's
+        ``Model.agents``."""
+        if "_patient_agents" in self.__dict__:
+            self.patient_agents  # noqa: B018 - make the patients' agents first
+        return super().agents
+
+    @property
+    def agents_by_type(self):
+        if "_patient_agents" in self.__dict__:
+            self.patient_agents  # noqa: B018
+        return super().agents_by_type
+
+    @property
+    def agent_types(self) -> list[type]:
+        return list(self.agents_by_type)
 
     @property
     def patient_network(self) -> nx.Graph:
@@ -317,7 +377,7 @@ class CarePathwayModel(mesa.Model):
         cl.authority_uses[:] = 0.0
         cl.conflicts[:] = 0.0
         new = pa.add(int(self.rng.poisson(p["referrals_per_week"])))
-        src, dst, started, events, state = kn.week(
+        src, dst, events, out = kn.week(
             self.rng, self._kp, pa.F, pa.I, pa.B, pa.memory_clinician, pa.memory_trust,
             pa.last_leverage_week, self._wk, pa.n, self.week, len(new), cl.caseload, cl.stress,
             cl.burnout, cl.defensiveness, cl.defensiveness_trait, cl.discomfort, cl.insight,
@@ -325,13 +385,13 @@ class CarePathwayModel(mesa.Model):
             cl.method, cl.propensity, self._propensity_initial, cl.reward_baseline,
             cl.demand_ratio, cl.available_hours, cl.authority_uses, cl.conflicts,
             *self._peers, *self._edge_arrays, self._place_capacity, *self._weekly_inputs)
-        self._register(new, src, dst)
-        if len(started):
-            self._waits.append((self.week, self.week - pa.referred_week[started]))
+        self._add_ties(src, dst)
         if p["event_log"]:
             self._events.append({"step": np.full(events.shape[1], self.week),
                                  **dict(zip(EVENT_COLUMNS, events))})
-        self._record(state)
+        if self.week >= len(self._history):
+            self._history = np.resize(self._history, (2 * len(self._history), len(OUTPUT_KEYS)))
+        self._history[self.week] = out
         self.datacollector.collect(self)
 
     def _sync_params(self) -> None:
@@ -356,26 +416,19 @@ class CarePathwayModel(mesa.Model):
         self._weekly_inputs = (float(slots), float(hours), float(move_hazard))
 
     # ------------------------------------------------------------------ 7.13 outputs
-    def _record(self, state: np.ndarray) -> None:
-        """Per-step outputs (week_stats) and the history used by :meth:`summary`; ``state`` is
-        :func:`model.kernels.state_means` of this week."""
-        cl, wk = self.clinicians, self._wk
-        counts = dict(zip(COUNT_KEYS, wk.tolist()))
-        s: dict[str, float] = dict(zip(STATE_MEANS, state.tolist()))
-        s["week"] = self.week
-        s["caseload_mean"] = float(cl.caseload.mean())
-        s["demand_ratio_mean"] = float(cl.demand_ratio.mean())
-        s.update(_decision_rates(counts, wk[kn.K_LEVEL:kn.K_LEVEL + 5],
-                                 wk[kn.K_PRESSURE:kn.K_PRESSURE + 5]))
-        s.update(counts)
-        s["stress_mean"] = float(cl.stress.mean())
-        s["burnout_share"] = float((cl.burnout > self.p["burnout_threshold"]).mean())
-        s["defensiveness_mean"] = float(cl.defensiveness.mean())
-        for k in ("waiting_list", "in_care", "admitted"):
-            s[k] = int(s[k])
-        self.week_stats = s
-        self._counts.append(wk)
-        self._states.append(np.array([s[k] for k in _STATE_KEYS]))
+    @property
+    def week_stats(self) -> dict[str, float]:
+        """This week's outputs by name (OUTPUT_KEYS: counts, states, rates; ODD 7.13)."""
+        if self._week_stats is None or self._week_stats[0] != self.week:
+            row = self._history[self.week].tolist()
+            self._week_stats = (self.week, {k: int(v) if k in _INT_KEYS else v
+                                            for k, v in zip(OUTPUT_KEYS, row)})
+        return self._week_stats[1]
+
+    def _window(self, w: int, keys) -> dict[str, np.ndarray]:
+        """The last ``w`` weeks of the outputs ``keys`` from the history (a column each)."""
+        h = self._history[self.week - w + 1: self.week + 1]
+        return {k: h[:, _COL[k]] for k in keys}
 
     def summary(self, window: int = 52) -> dict[str, float]:
         """Flat dict of outcomes over the last ``window`` weeks (ODD 7.13 defines each key).
@@ -386,13 +439,12 @@ class CarePathwayModel(mesa.Model):
         """
         if not isinstance(window, (int, np.integer)) or isinstance(window, bool) or window < 1:
             raise ParameterError("window", window, "an integer >= 1 (weeks)", "summary()")
-        w = min(int(window), max(1, len(self._counts) - 1)) if self.week > 0 else 1
-        counts = np.sum(self._counts[-w:], axis=0)
+        w = min(int(window), self.week) if self.week > 0 else 1
+        counts = np.array([c.sum() for c in self._window(w, COUNT_KEYS).values()])
         tot = dict(zip(COUNT_KEYS, counts.tolist()))
-        states = dict(zip(_STATE_KEYS, np.array(self._states[-w:]).T))
+        states = self._window(w, _STATE_KEYS)
         dec = tot["decisions"]
-        out = _decision_rates(tot, counts[kn.K_LEVEL:kn.K_LEVEL + 5],
-                              counts[kn.K_PRESSURE:kn.K_PRESSURE + 5])
+        out: dict[str, float] = dict(zip(RATE_KEYS, kn.decision_rates(counts).tolist()))
         for k in _STATE_KEYS[:-2]:
             out[k] = _nanmean(states[k])
         out["involvement_low_locus_mean"] = _share(tot["low_locus_level_sum"],
@@ -411,8 +463,7 @@ class CarePathwayModel(mesa.Model):
         out["cto_per_100"] = per100(tot["cto_started"])
         out["threats_per_100"] = per100(tot["threats"])
         out["disengagement_rate"] = per100(tot["disengagements"]) / 100.0
-        waits = [wt for week, wt in self._waits if week > self.week - w]
-        out["waiting_weeks_mean"] = float(np.mean(np.concatenate(waits))) if waits else math.nan
+        out["waiting_weeks_mean"] = _share(tot["wait_weeks"], tot["care_starts"])
         out["waiting_list_mean"] = float(np.mean(states["waiting_list"]))
         out["deals_made"] = tot["deals_made"]
         out["deals_honoured"] = tot["deals_honoured"]
@@ -476,36 +527,6 @@ _EVENT_BOOL = ("accommodated", "routinized", "rationed", "escalated",
 _STATE_KEYS = ("trust_mean", "trust_cp_mean", "perceived_coercion_mean", "stress_mean",
                "burnout_share", "defensiveness_mean", "recovery_mean", "internal_locus_mean",
                "internal_locus_low_mean", "felt_safety_mean", "in_care", "waiting_list")
-
-
-def _decision_rates(counts: dict[str, float], levels: np.ndarray,
-                    pressures: np.ndarray) -> dict[str, float]:
-    """Shares and means over a set of contested decisions, from their pooled counts.
-
-    The same rule serves one week (``week_stats``) and a window (``summary``)."""
-    dec = counts["decisions"]
-    out = {"involvement_mean": _share(float(levels @ np.arange(5)), dec)}
-    for k in range(5):
-        out[f"involvement_share_{k}"] = _share(levels[k], dec)
-        out[f"pressure_share_{k}"] = _share(pressures[k], dec)
-    out["role_concordance"] = _share(counts["concordant"], dec)
-    out["clinician_rated_involvement"] = _share(counts["clinician_rated"], dec)
-    out["patient_rated_involvement"] = _share(counts["patient_rated"], dec)
-    out["options_offered_mean"] = _share(counts["options"], dec)
-    out["rationing_rate"] = _share(counts["rationed"], counts["scarce_decisions"])
-    out["routinizing_rate"] = _share(counts["routinized"], dec)
-    out["authority_share"] = _share(counts["authority"], dec)
-    out["contact_shortfall"] = _shortfall(counts["contacts_made"], counts["contacts_needed"])
-    return out
-
-
-def _shortfall(made: float, needed: float) -> float:
-    """Share of needed contacts not made (0 when crises pushed contacts above the need)."""
-    return max(0.0, 1.0 - made / needed) if needed > 0 else math.nan
-
-
-def _mean(x: np.ndarray) -> float:
-    return float(x.mean()) if len(x) else math.nan
 
 
 def _nanmean(x) -> float:
