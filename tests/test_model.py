@@ -143,6 +143,61 @@ def test_agents_are_views_onto_the_arrays():
     assert m.patient_network.number_of_nodes() == m.patients.n
 
 
+def test_patient_agents_are_made_when_asked_for_with_ids_as_if_made_on_referral():
+    m = run(steps=6, **SMALL)
+    assert len(m._patient_agents) == 0  # nobody asked yet: no agents made
+    n_clin = m.clinicians.n
+    # Mesa's registry is complete when read through the model, before patient_agents is used
+    assert len(m.agents) == n_clin + m.patients.n
+    assert len(m.agents_by_type[type(m.patient_agents[0])]) == m.patients.n
+    ids = [a.unique_id for a in m.patient_agents]
+    assert ids == list(range(n_clin + 1, n_clin + 1 + m.patients.n))
+    assert [a.idx for a in m.patient_agents] == list(range(m.patients.n))
+    m.step()  # newcomers get agents too, next in line
+    assert [a.unique_id for a in m.patient_agents][-1] == n_clin + m.patients.n
+    assert len(m.agents) == n_clin + m.patients.n
+
+
+def test_weekly_outputs_feed_week_stats_datacollector_and_summary_alike():
+    m = run(steps=20, **SMALL)
+    df = m.timeseries()
+    last = df.iloc[-1]
+    for k in STEP_KEYS:
+        assert last[k] == pytest.approx(m.week_stats[k], nan_ok=True), k
+    assert df["in_care"].dtype.kind == "i" and df["week"].tolist() == list(range(21))
+    # a one-week summary pools exactly the last week's counts
+    s = m.summary(1)
+    for k in ("involvement_mean", "role_concordance", "rationing_rate", "trust_mean",
+              "stress_mean", "burnout_share"):
+        assert s[k] == pytest.approx(m.week_stats[k], nan_ok=True), k
+
+
+def test_waiting_weeks_mean_is_the_mean_wait_of_care_starts_in_the_window():
+    """Independent check of the pooled waiting time: follow who starts care each week."""
+    m = CarePathwayModel(rng=4, **SMALL)
+    waits = []
+    for _ in range(30):
+        m.step()
+        pa = m.patients  # intake is the only way into care; it stamps care_start_week
+        started = np.flatnonzero(pa.view("care_start_week") == m.week)
+        waits.extend((m.week - pa.referred_week[started]).tolist())
+    assert waits, "no care starts in 30 weeks: the check would be empty"
+    assert m.summary(30)["waiting_weeks_mean"] == pytest.approx(np.mean(waits))
+
+
+def test_mesa_batch_run_reads_the_weekly_outputs():
+    import mesa
+
+    small = {**SMALL, "caseload_cap": 20}
+    rows = mesa.batch_run(CarePathwayModel, parameters={k: [v] for k, v in small.items()},
+                          rng=[3], max_steps=5, number_processes=1,
+                          data_collection_period=1, display_progress=False)
+    assert [r["Step"] for r in rows] == list(range(6))
+    m = run(steps=5, seed=3, **small)
+    for k in ("decisions", "involvement_mean", "in_care", "trust_mean"):
+        assert rows[-1][k] == pytest.approx(m.week_stats[k], nan_ok=True), k
+
+
 def test_accepts_a_mesa_scenario_object_as_solaraviz_passes():
     sc = CarePathScenario(rng=11, name="high_caseload", sdm_training=0.5)
     m = CarePathwayModel(scenario=sc)
