@@ -10,7 +10,7 @@
 Every measurement runs in its own subprocess (``batch_run`` sets the global start method, and
 max RSS is per process).
 
-    python benchmarks/bench_sweep.py            # about 2 minutes on 2 cores
+    python benchmarks/bench_sweep.py            # about 3 minutes on 2 cores
     python benchmarks/bench_sweep.py --quick    # smaller, for a smoke test
 """
 
@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,28 +53,92 @@ n = {reps}
 
 def measure_sweep(executor: str, workers: int, steps: int, reps: int, run_fn: str,
                   caps, second: int) -> dict:
+    import pyarrow.parquet as pq
+
     import experiments as E
 
     with tempfile.TemporaryDirectory() as tmp:
         spec = Path(tmp) / "bench.toml"
         spec.write_text(_grid_spec(steps, reps, run_fn, caps, second))
-        marks: list[tuple[float, int]] = []  # (time, runs finished) after each chunk
+        marks: list[tuple[float, int]] = []  # (time, runs finished) after each finished chunk
 
         def progress(p) -> None:
-            marks.append((time.perf_counter(), p.done))
+            if p.new:  # the first event (nothing finished yet) is not a chunk
+                marks.append((time.perf_counter(), p.done))
 
         t0 = time.perf_counter()
         res = E.run_experiment(spec, Path(tmp) / "out", executor=executor, workers=workers,
                                progress=progress)
         wall = time.perf_counter() - t0
+        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # before reading results
+        durations = pq.read_table(Path(tmp) / "out" / "runs.parquet",
+                                  columns=["duration_s"]).column("duration_s").to_numpy()
     # Steady state: runs finished after the first chunk over the time since it finished
     # (excludes starting the pool and workers, and the final merge of the result tables).
     (t_a, n_a), (t_b, n_b) = marks[0], marks[-1]
     steady = (n_b - n_a) / (t_b - t_a) if t_b > t_a else float("nan")
     return {"runs": res.done, "failed": res.failed, "seconds": wall, "steady_runs_s": steady,
-            "first_result_s": t_a - t0,
-            "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            "first_result_s": t_a - t0, "mean_run_ms": 1e3 * float(durations.mean()),
+            "maxrss_kb": maxrss,
             "children_maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}
+
+
+def _spin(n: int) -> float:
+    t = time.perf_counter()
+    s = 0
+    for i in range(n):
+        s += i * i % 7
+    return time.perf_counter() - t
+
+
+_CRUNCH = None
+
+
+def _crunch_timed(reps: int) -> float:
+    """A compiled numeric loop over 1.6 MB of floats (about a run's working set)."""
+    global _CRUNCH
+    import numpy as np
+
+    if _CRUNCH is None:  # compile once per process (the warm-up call below does it)
+        import numba
+
+        @numba.njit
+        def crunch(a, reps):
+            s = 0.0
+            for _ in range(reps):
+                for i in range(a.shape[0]):
+                    x = a[i]
+                    s += x * x * 0.5 + (x if x > 0.3 else -x)
+                    a[i] = x * 0.999 + 0.001
+            return s
+
+        crunch(np.zeros(4), 1)
+        _CRUNCH = crunch
+    a = np.random.default_rng(0).random(200_000)
+    t = time.perf_counter()
+    _CRUNCH(a, reps)
+    return time.perf_counter() - t
+
+
+def measure_ceiling() -> dict:
+    """What 2 processes give on this machine for work that shares nothing: a pure-Python loop
+    and a compiled numeric loop, each once alone and then twice at the same time (throughput
+    ratio, median of 3; 2.0 = two full cores)."""
+    import multiprocessing
+
+    out = {}
+    # no threads in this process, so fork is safe; each worker compiles the loop when it starts
+    with multiprocessing.get_context("fork").Pool(2, initializer=_crunch_timed,
+                                                  initargs=(1,)) as pool:
+        for name, fn, n in (("python", _spin, 4_000_000), ("compiled", _crunch_timed, 1500)):
+            ratios = []
+            for _ in range(3):
+                one = pool.map(fn, [n])[0]
+                t = time.perf_counter()
+                pool.map(fn, [n, n], chunksize=1)
+                ratios.append(2 * one / (time.perf_counter() - t))
+            out[name] = statistics.median(ratios)
+    return out
 
 
 def measure_batch_run(processes: int, steps: int, reps: int) -> dict:
@@ -104,41 +169,81 @@ def _sub(kind: str, **kw) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes (smoke test)")
+    ap.add_argument("--rounds", type=int, default=0,
+                    help="repeat the speed measurements this many times (default 3; 1 with "
+                         "--quick) and report medians: shared machines are noisy")
     ap.add_argument("--measure", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.measure:
         kind, kw = args.measure[0], json.loads(args.measure[1])
-        result = measure_batch_run(**kw) if kind == "batch_run" else measure_sweep(**kw)
+        fn = {"batch_run": measure_batch_run, "ceiling": measure_ceiling}.get(kind, measure_sweep)
+        result = fn(**kw)
         print(json.dumps(result))
         return
 
     steps, reps = (26, 10) if args.quick else (156, 50)
+    rounds = args.rounds or (1 if args.quick else 3)
     n_runs = len(CAPS) * reps
     print(f"cores available: {len(os.sched_getaffinity(0))}")
     print(f"\n1-2. real model, grid caseload_cap={CAPS} x {reps} replications = {n_runs} runs "
-          f"of {steps} weeks (wall time includes starting the workers)")
+          f"of {steps} weeks; {rounds} round(s), the configurations interleaved in each; "
+          "medians (wall time includes starting the workers)")
     real = dict(steps=steps, reps=reps, run_fn="model.run:simulate", caps=CAPS, second=0)
-    one = _sub("sweep", executor="process", workers=1, **real)
-    two = _sub("sweep", executor="process", workers=2, **real)
-    seq = _sub("sweep", executor="sequential", workers=1, **real)
-    br1 = _sub("batch_run", processes=1, steps=steps, reps=reps)
-    br2 = _sub("batch_run", processes=2, steps=steps, reps=reps)
-    for name, r in (("sweep, sequential", seq), ("sweep, process pool, 1 worker", one),
-                    ("sweep, process pool, 2 workers", two),
-                    ("mesa.batch_run, 1 process", br1), ("mesa.batch_run, 2 processes", br2)):
-        extra = (f"; steady state {r['steady_runs_s']:6.2f} runs/s, first result after "
-                 f"{r['first_result_s']:.2f} s" if "steady_runs_s" in r else "")
-        print(f"  {name:34s} {r['seconds']:7.2f} s  {r['runs'] / r['seconds']:7.2f} runs/s "
-              f"({r['runs']} runs{extra})")
-    print(f"  throughput 2 workers / 1 worker, steady state: "
-          f"{two['steady_runs_s'] / one['steady_runs_s']:.2f}x  (target >= 1.8)")
+    configs = {
+        "sweep, sequential": ("sweep", dict(executor="sequential", workers=1, **real)),
+        "sweep, process pool, 1 worker": ("sweep", dict(executor="process", workers=1, **real)),
+        "sweep, process pool, 2 workers": ("sweep", dict(executor="process", workers=2, **real)),
+        "mesa.batch_run, 1 process": ("batch_run", dict(processes=1, steps=steps, reps=reps)),
+        "mesa.batch_run, 2 processes": ("batch_run", dict(processes=2, steps=steps, reps=reps)),
+        "machine ceiling": ("ceiling", {}),
+    }
+    results: dict[str, list[dict]] = {name: [] for name in configs}
+    for _ in range(rounds):
+        for name, (kind, kw) in configs.items():
+            results[name].append(_sub(kind, **kw))
+
+    def med(name: str, key: str) -> float:
+        return statistics.median(r[key] for r in results[name])
+
+    def per_round(values) -> str:
+        return "rounds: " + ", ".join(f"{v:.2f}" for v in values)
+
+    for name in list(configs)[:-1]:
+        rs = results[name]
+        wall = med(name, "seconds")
+        extra = (f"; steady state {med(name, 'steady_runs_s'):6.2f} runs/s, first result after "
+                 f"{med(name, 'first_result_s'):.2f} s, a run takes {med(name, 'mean_run_ms'):.1f}"
+                 " ms" if "steady_runs_s" in rs[0] else "")
+        print(f"  {name:34s} {wall:7.2f} s  {rs[0]['runs'] / wall:7.2f} runs/s "
+              f"({rs[0]['runs']} runs{extra})")
+    one, two = results["sweep, process pool, 1 worker"], results["sweep, process pool, 2 workers"]
+    scale = [b["steady_runs_s"] / a["steady_runs_s"] for a, b in zip(one, two)]
+    ceiling = [r["python"] for r in results["machine ceiling"]]
+    ceiling_c = [r["compiled"] for r in results["machine ceiling"]]
+    print(f"  throughput 2 workers / 1 worker, steady state: {statistics.median(scale):.2f}x  "
+          f"(target >= 1.8; {per_round(scale)})")
     print(f"  throughput 2 workers / 1 worker, wall time incl. start-up: "
-          f"{one['seconds'] / two['seconds']:.2f}x")
-    best_br = min(br1["seconds"], br2["seconds"])
-    print(f"  sweep (2 workers) vs best mesa.batch_run:  {best_br / two['seconds']:.2f}x faster"
-          "  (target >= 2)")
-    print(f"  sweep (2 workers) vs batch_run, 2 procs:   {br2['seconds'] / two['seconds']:.2f}x")
-    print(f"  sweep (2 workers) vs batch_run, 1 proc:    {br1['seconds'] / two['seconds']:.2f}x")
+          f"{statistics.median(a['seconds'] / b['seconds'] for a, b in zip(one, two)):.2f}x")
+    print("  machine ceiling, 2 processes / 1 on work sharing nothing:")
+    print(f"    pure-Python loop        {statistics.median(ceiling):.2f}x  ({per_round(ceiling)})")
+    print(f"    compiled numeric loop   {statistics.median(ceiling_c):.2f}x  "
+          f"({per_round(ceiling_c)}; the model is compiled code)")
+    print(f"  a run's own time, 2 workers / 1 worker: "
+          f"{med('sweep, process pool, 2 workers', 'mean_run_ms') / med('sweep, process pool, 1 worker', 'mean_run_ms'):.2f}x"
+          "  (> 1: two runs at once slow each other down)")
+    sweep2 = [r["seconds"] for r in two]
+    for label, name in (("best mesa.batch_run", None), ("batch_run, 2 procs",
+                        "mesa.batch_run, 2 processes"), ("batch_run, 1 proc",
+                        "mesa.batch_run, 1 process")):
+        if name is None:
+            br = [min(a["seconds"], b["seconds"]) for a, b in zip(
+                results["mesa.batch_run, 1 process"], results["mesa.batch_run, 2 processes"])]
+        else:
+            br = [r["seconds"] for r in results[name]]
+        ratios = [b / s for b, s in zip(br, sweep2)]
+        target = "  (target >= 2)" if name is None else ""
+        print(f"  sweep (2 workers) vs {label + ':':22s} {statistics.median(ratios):.2f}x faster"
+              f"{target}; {per_round(ratios)}")
 
     big_reps = 10 if args.quick else 100
     print("\n3. peak memory, stand-in run function (experiments.testing:fake_simulate), "
