@@ -17,6 +17,7 @@ max RSS is per process).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import resource
@@ -56,6 +57,8 @@ def measure_sweep(executor: str, workers: int, steps: int, reps: int, run_fn: st
     import pyarrow.parquet as pq
 
     import experiments as E
+
+    importlib.import_module("model")  # imported before the clock starts, as in measure_batch_run
 
     with tempfile.TemporaryDirectory() as tmp:
         spec = Path(tmp) / "bench.toml"
