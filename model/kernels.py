@@ -1067,7 +1067,8 @@ _N_COUNTS, _N_STATES, _N_CLIN = len(COUNT_KEYS), len(STATE_MEANS), len(CLINICIAN
 
 
 @kernel
-def _share(num, den):
+def share(num, den):
+    """``num / den``, or NaN when there is nothing to share over (``den`` <= 0)."""
     return num / den if den > 0 else math.nan
 
 
@@ -1080,16 +1081,16 @@ def decision_rates(c):
     level_sum = 0.0
     for k in range(5):
         level_sum += k * c[K_LEVEL + k]
-        out[1 + k] = _share(c[K_LEVEL + k], dec)
-        out[6 + k] = _share(c[K_PRESSURE + k], dec)
-    out[0] = _share(level_sum, dec)
-    out[11] = _share(c[K_CONCORDANT], dec)
-    out[12] = _share(c[K_CLINICIAN_RATED], dec)
-    out[13] = _share(c[K_PATIENT_RATED], dec)
-    out[14] = _share(c[K_OPTIONS], dec)
-    out[15] = _share(c[K_RATIONED], c[K_SCARCE])
-    out[16] = _share(c[K_ROUTINIZED], dec)
-    out[17] = _share(c[K_AUTHORITY], dec)
+        out[1 + k] = share(c[K_LEVEL + k], dec)
+        out[6 + k] = share(c[K_PRESSURE + k], dec)
+    out[0] = share(level_sum, dec)
+    out[11] = share(c[K_CONCORDANT], dec)
+    out[12] = share(c[K_CLINICIAN_RATED], dec)
+    out[13] = share(c[K_PATIENT_RATED], dec)
+    out[14] = share(c[K_OPTIONS], dec)
+    out[15] = share(c[K_RATIONED], c[K_SCARCE])
+    out[16] = share(c[K_ROUTINIZED], dec)
+    out[17] = share(c[K_AUTHORITY], dec)
     # share of needed contacts not made (0 when crises pushed contacts above the need)
     needed = c[K_CONTACTS_NEEDED]
     out[18] = max(0.0, 1.0 - c[K_CONTACTS_MADE] / needed) if needed > 0 else math.nan

@@ -121,6 +121,8 @@ def _week_stat(key: str, model: CarePathwayModel) -> float:
 
 #: Column of each output in the model's weekly history (``OUTPUT_KEYS`` order).
 _COL = {k: j for j, k in enumerate(OUTPUT_KEYS)}
+#: Initial rows of the weekly history (doubled when a run goes longer).
+_HISTORY_WEEKS = 256
 #: Outputs that are whole numbers (stored as int in ``week_stats`` and the DataCollector).
 _INT_KEYS = frozenset({"week", "waiting_list", "in_care", "admitted"})
 
@@ -143,10 +145,6 @@ class WeeklyCollector(mesa.DataCollector):
         row = model._history[model.week].tolist()
         for values, j, whole in self._columns:
             values.append(int(row[j]) if whole else row[j])
-
-
-def _share(num: float, den: float) -> float:
-    return float(num / den) if den > 0 else math.nan
 
 
 # ----------------------------------------------------------------------------- model
@@ -187,7 +185,7 @@ class CarePathwayModel(mesa.Model):
         self._init_patients()
         self._events: list[dict[str, np.ndarray]] = []
         #: One row of outputs per week (OUTPUT_KEYS columns; row = week, 0 = the start).
-        self._history = np.empty((self._expected_weeks(), len(OUTPUT_KEYS)))
+        self._history = np.empty((_HISTORY_WEEKS, len(OUTPUT_KEYS)))
         self._week_stats: tuple[int, dict[str, float]] | None = None
         self._wk = np.zeros(len(COUNT_KEYS))
         pa, cl = self.patients, self.clinicians
@@ -218,10 +216,6 @@ class CarePathwayModel(mesa.Model):
                                  "CarePathwayModel(scenario=...)")
         name = scenario or DEFAULT_SCENARIO
         return name, resolve_params(name, overrides, source="CarePathwayModel keyword arguments")
-
-    @staticmethod
-    def _expected_weeks() -> int:
-        return 256
 
     def _expected_patients(self) -> int:
         p = self.p
@@ -320,23 +314,24 @@ class CarePathwayModel(mesa.Model):
         Agents are views onto the arrays and the weekly rules never use them, so they are made
         when first asked for (here, or through ``model.agents``); a batch run that never looks
         at them does not pay for them. Unique ids are as if each had been made on referral."""
-        agents = self._patient_agents
-        if len(agents) < self.patients.n:
+        self._make_patient_agents()
+        return self._patient_agents
+
+    def _make_patient_agents(self) -> None:
+        agents = self.__dict__.get("_patient_agents")  # absent while Mesa's __init__ runs
+        if agents is not None and len(agents) < self.patients.n:
             agents.extend(Patient(self, i) for i in range(len(agents), self.patients.n))
-        return agents
 
     @property
     def agents(self):
         """All Mesa agents (clinicians and every patient ever referred); see Mesa's
         ``Model.agents``."""
-        if "_patient_agents" in self.__dict__:
-            self.patient_agents  # noqa: B018 - make the patients' agents first
+        self._make_patient_agents()
         return super().agents
 
     @property
     def agents_by_type(self):
-        if "_patient_agents" in self.__dict__:
-            self.patient_agents  # noqa: B018
+        self._make_patient_agents()
         return super().agents_by_type
 
     @property
@@ -389,7 +384,7 @@ class CarePathwayModel(mesa.Model):
         if p["event_log"]:
             self._events.append({"step": np.full(events.shape[1], self.week),
                                  **dict(zip(EVENT_COLUMNS, events))})
-        if self.week >= len(self._history):
+        if self.week >= len(self._history):  # rows past the old end are written before read
             self._history = np.resize(self._history, (2 * len(self._history), len(OUTPUT_KEYS)))
         self._history[self.week] = out
         self.datacollector.collect(self)
@@ -425,10 +420,9 @@ class CarePathwayModel(mesa.Model):
                                             for k, v in zip(OUTPUT_KEYS, row)})
         return self._week_stats[1]
 
-    def _window(self, w: int, keys) -> dict[str, np.ndarray]:
-        """The last ``w`` weeks of the outputs ``keys`` from the history (a column each)."""
-        h = self._history[self.week - w + 1: self.week + 1]
-        return {k: h[:, _COL[k]] for k in keys}
+    def _last_weeks(self, w: int) -> np.ndarray:
+        """The rows of the history of the last ``w`` weeks."""
+        return self._history[self.week - w + 1: self.week + 1]
 
     def summary(self, window: int = 52) -> dict[str, float]:
         """Flat dict of outcomes over the last ``window`` weeks (ODD 7.13 defines each key).
@@ -440,19 +434,20 @@ class CarePathwayModel(mesa.Model):
         if not isinstance(window, (int, np.integer)) or isinstance(window, bool) or window < 1:
             raise ParameterError("window", window, "an integer >= 1 (weeks)", "summary()")
         w = min(int(window), self.week) if self.week > 0 else 1
-        counts = np.array([c.sum() for c in self._window(w, COUNT_KEYS).values()])
+        rows = self._last_weeks(w)
+        counts = rows[:, _COL[COUNT_KEYS[0]]:_COL[COUNT_KEYS[-1]] + 1].sum(axis=0)
         tot = dict(zip(COUNT_KEYS, counts.tolist()))
-        states = self._window(w, _STATE_KEYS)
+        states = {k: rows[:, _COL[k]] for k in _STATE_KEYS}
         dec = tot["decisions"]
         out: dict[str, float] = dict(zip(RATE_KEYS, kn.decision_rates(counts).tolist()))
         for k in _STATE_KEYS[:-2]:
             out[k] = _nanmean(states[k])
-        out["involvement_low_locus_mean"] = _share(tot["low_locus_level_sum"],
+        out["involvement_low_locus_mean"] = kn.share(tot["low_locus_level_sum"],
                                                    tot["low_locus_decisions"])
         out["deals_offered"] = tot["deals_offered"]
         out["deals_lapsed"] = tot["deals_lapsed"]
-        out["deal_acceptance_rate"] = _share(tot["deals_made"], tot["deals_offered"])
-        out["deals_honoured_share"] = _share(tot["deals_honoured"],
+        out["deal_acceptance_rate"] = kn.share(tot["deals_made"], tot["deals_offered"])
+        out["deals_honoured_share"] = kn.share(tot["deals_honoured"],
                                              tot["deals_honoured"] + tot["deals_broken"])
         out.update(self._leverage_prevalence(w))
         care_years = float(np.mean(states["in_care"])) * w / 52.0
@@ -463,13 +458,13 @@ class CarePathwayModel(mesa.Model):
         out["cto_per_100"] = per100(tot["cto_started"])
         out["threats_per_100"] = per100(tot["threats"])
         out["disengagement_rate"] = per100(tot["disengagements"]) / 100.0
-        out["waiting_weeks_mean"] = _share(tot["wait_weeks"], tot["care_starts"])
+        out["waiting_weeks_mean"] = kn.share(tot["wait_weeks"], tot["care_starts"])
         out["waiting_list_mean"] = float(np.mean(states["waiting_list"]))
         out["deals_made"] = tot["deals_made"]
         out["deals_honoured"] = tot["deals_honoured"]
         out["deals_broken"] = tot["deals_broken"]
         out["deals_broken_by_service"] = tot["deals_broken_by_service"]
-        out["reciprocity_share"] = _share(tot["deals_made"], dec)
+        out["reciprocity_share"] = kn.share(tot["deals_made"], dec)
         out["involvement_rating_gap"] = (out["clinician_rated_involvement"]
                                          - out["patient_rated_involvement"])
         out["decisions"] = dec
@@ -484,9 +479,9 @@ class CarePathwayModel(mesa.Model):
         cohort = pa.view("last_in_care_week") >= start
         lev = pa.last_leverage_week[: pa.n][cohort] >= start
         n = int(cohort.sum())
-        out = {"leverage_prevalence": _share(lev.any(axis=1).sum(), n)}
+        out = {"leverage_prevalence": kn.share(lev.any(axis=1).sum(), n)}
         for k, t in enumerate(LEVERAGE_TYPES):
-            out[f"leverage_prevalence_{t}"] = _share(lev[:, k].sum(), n)
+            out[f"leverage_prevalence_{t}"] = kn.share(lev[:, k].sum(), n)
         return out
 
     # ------------------------------------------------------------------ conveniences
