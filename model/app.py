@@ -162,20 +162,15 @@ class ClassroomModel(CarePathwayModel):
 
     * ``rng`` may be the text typed in the seed box (coerced by :func:`coerce_seed`).
     * On Reset, Mesa passes the controls' values inside a :class:`~model.CarePathScenario`
-      whose ``name`` is the chosen scenario. Every lever control is always sent, and the controls
-      start at the scenario's own values, so all of them are applied as set - including a value
-      that happens to equal the schema default (e.g. 16 clinicians in ``high_caseload``).
+      whose ``name`` is the chosen scenario. Every lever control is always sent, so all of them
+      count as given and are applied as set - including a value that happens to equal the schema
+      default (e.g. 16 clinicians in ``high_caseload``); see ``CarePathScenario``.
     """
 
     def __init__(self, scenario: str | MesaScenario | None = None, *, rng=None, **overrides):
         rng = coerce_seed(rng)
-        if isinstance(scenario, MesaScenario):
-            if rng is None:
-                rng = coerce_seed(scenario.rng)
-            given = dict(scenario)
-            levers = {k: given[k] for k in LEVER_NAMES if k in given}
-            scenario = given.get("name") or DEFAULT_SCENARIO
-            overrides = {**levers, **overrides}
+        if isinstance(scenario, MesaScenario) and rng is None:
+            rng = coerce_seed(scenario.rng)
         super().__init__(scenario, rng=rng, **overrides)
         #: The seed this run started from (None: random).
         self.seed = rng

@@ -69,7 +69,30 @@ class CarePathScenario(MesaScenario):
     Its attributes are the full parameter dict plus ``name`` (the named scenario it came from).
     The browser view builds one of these on reset; ``CarePathwayModel`` accepts it as
     ``scenario``.
+
+    It remembers which parameters were *given* (as keyword arguments or set as attributes
+    before the run), as opposed to filled in from the class defaults (the schema defaults).
+    Only given parameters override the named scenario, so ``CarePathScenario(name=
+    "coercive_climate", compulsion_risk_threshold=<schema default>)`` does set the threshold
+    back to the default, while ``CarePathScenario(name="coercive_climate")`` keeps the
+    scenario's own value.
     """
+
+    __slots__ = ("_given",)
+
+    def __init__(self, *, rng=None, **kwargs):
+        object.__setattr__(self, "_given", set())
+        super().__init__(rng=rng, **kwargs)
+        self._given.update(k for k in kwargs if k in SCHEMA)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        super().__setattr__(name, value)
+        if name in SCHEMA:
+            self._given.add(name)
+
+    def given(self) -> dict[str, Any]:
+        """The parameters set explicitly (not left at the class defaults)."""
+        return {k: getattr(self, k) for k in SCHEMA if k in self._given}
 
 
 # Class-level defaults so Mesa's SolaraViz can build a scenario from the schema.
@@ -199,12 +222,15 @@ class CarePathwayModel(mesa.Model):
     @staticmethod
     def _resolve(scenario, overrides) -> tuple[str, dict[str, Any]]:
         if isinstance(scenario, MesaScenario):
-            # Class defaults of CarePathScenario are the schema defaults: only values that
-            # differ from them override the named scenario (so a browser control left at its
-            # default does not undo the scenario).
-            given = {k: v for k, v in scenario
-                     if k in SCHEMA and not (type(v) is type(SCHEMA[k].default)
-                                             and v == SCHEMA[k].default)}
+            # Only parameters the scenario object was *given* override the named scenario:
+            # a CarePathScenario knows them; for any other Scenario, every schema parameter it
+            # holds other than its class's own defaults counts as given.
+            if isinstance(scenario, CarePathScenario):
+                given = scenario.given()
+            else:
+                defaults = type(scenario)._scenario_defaults
+                given = {k: v for k, v in scenario if k in SCHEMA
+                         and not (k in defaults and v is defaults[k])}
             name = getattr(scenario, "name", DEFAULT_SCENARIO) or DEFAULT_SCENARIO
             source = "scenario object"
             params = resolve_params(name, {**given, **validate(overrides, source="keyword "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mesa.experimental.scenarios import Scenario as MesaScenario
 
 from model import (SCHEMA, STEP_KEYS, SUMMARY_KEYS, CarePathScenario, CarePathwayModel,
                    ParameterError, simulate)
@@ -205,6 +207,25 @@ def test_accepts_a_mesa_scenario_object_as_solaraviz_passes():
     assert m.p["sdm_training"] == 0.5
     assert m.p["caseload_cap"] == 45  # from the named scenario
     assert m.scenario.rng == 11
+
+
+def test_scenario_object_value_equal_to_the_schema_default_still_overrides():
+    """ODD 11.2 I19: a parameter *given* to the scenario object overrides the named scenario
+    even when it equals the schema default; one left at the class default does not."""
+    default = SCHEMA["compulsion_risk_threshold"].default
+    named = CarePathwayModel("coercive_climate").p["compulsion_risk_threshold"]
+    assert named != default  # the premise: the named scenario changes it
+    kept = CarePathwayModel(CarePathScenario(rng=1, name="coercive_climate"))
+    assert kept.p["compulsion_risk_threshold"] == named
+    by_kwarg = CarePathScenario(rng=1, name="coercive_climate", compulsion_risk_threshold=default)
+    assert CarePathwayModel(by_kwarg).p["compulsion_risk_threshold"] == default
+    by_attr = CarePathScenario(rng=1, name="coercive_climate")
+    by_attr.compulsion_risk_threshold = default
+    assert CarePathwayModel(by_attr).p["compulsion_risk_threshold"] == default
+    again = pickle.loads(pickle.dumps(by_kwarg))  # survives the trip to a worker process
+    assert CarePathwayModel(again).p["compulsion_risk_threshold"] == default
+    plain = MesaScenario(rng=1, name="coercive_climate", compulsion_risk_threshold=default)
+    assert CarePathwayModel(plain).p["compulsion_risk_threshold"] == default
 
 
 def test_event_log_is_a_tidy_table_consistent_with_the_step_counts():
