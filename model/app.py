@@ -69,7 +69,7 @@ from model import (  # noqa: E402
     ParameterError,
     resolve_params,
 )
-from model.population import PATIENT_COLUMNS  # noqa: E402
+from model.population import NEVER, PATIENT_COLUMNS  # noqa: E402
 from model.submodels import Role, Status  # noqa: E402
 
 __all__ = [
@@ -446,7 +446,7 @@ def network_positions(model):
     pxy = cxy[clin[idx]] + np.column_stack([rad * np.cos(ang), rad * np.sin(ang)])
     left = (status == Status.DISENGAGED) | (status == Status.DISCHARGED)
     last_week = pa.view("last_in_care_week")
-    recent = np.flatnonzero(left & (last_week >= model.week - RECENT_WEEKS) & (last_week > -10**5))
+    recent = np.flatnonzero(left & (last_week >= model.week - RECENT_WEEKS) & (last_week > NEVER))
     outer = 1.0 + r_disc + 0.12
     jitter = (((recent * 0.6180339887498949) % 1.0) - 0.5) * (2 * np.pi / max(n_c, 1)) * 0.8
     if "last_clinician" in PATIENT_COLUMNS and n_c:

@@ -22,7 +22,7 @@ import math
 import numba
 import numpy as np
 
-from .population import DYAD_MEMORY, ROW
+from .population import DYAD_MEMORY, NEVER, ROW
 from .submodels import (AUTHORITY, PRESSURE, TRUST_EFFECT_CP, TRUST_EFFECT_PC, Decision, Mode,
                         Response, Role, Status, accommodation_probability, awareness_step,
                         choose_influence_mode, clinician_rated_involvement, clip,
@@ -60,8 +60,8 @@ PROPENSITY_FORGETTING = 0.01
 LOW_LOCUS = 0.4
 #: Chance that a crisis-team assessment meeting the legal criteria ends in detention.
 CRISIS_TEAM_COMPULSION = 0.4
-#: ``last_in_care_week`` of someone never in care.
-NEVER = -10**6
+#: Follow-up after discharge from a compulsory stay for ``readmissions_12m`` (weeks).
+READMISSION_FOLLOW_UP = 52
 
 #: Weekly counts (``wk``), in order; ``K_<NAME>`` is the index of each.
 COUNT_KEYS = ("decisions", "concordant", "options", "routinized", "rationed",
@@ -73,14 +73,15 @@ COUNT_KEYS = ("decisions", "concordant", "options", "routinized", "rationed",
               "clinician_changes", "deals_lapsed", "low_locus_decisions", "low_locus_level_sum",
               "deals_offered", "level_0", "level_1", "level_2", "level_3", "level_4",
               "pressure_0", "pressure_1", "pressure_2", "pressure_3", "pressure_4",
-              "care_starts", "wait_weeks")
+              "care_starts", "wait_weeks", "compulsory_discharges", "readmissions_12m")
 (K_DECISIONS, K_CONCORDANT, K_OPTIONS, K_ROUTINIZED, K_RATIONED, K_SCARCE, K_AUTHORITY,
  K_CLINICIAN_RATED, K_PATIENT_RATED, K_CONTACTS_NEEDED, K_CONTACTS_MADE, K_DEALS_MADE,
  K_DEALS_HONOURED, K_DEALS_BROKEN, K_DEALS_BROKEN_BY_SERVICE, K_THREATS, K_COMPULSORY,
  K_VOLUNTARY, K_READMISSIONS, K_CTO, K_DISENGAGEMENTS, K_DISCHARGES, K_LEVERAGE_EVENTS,
  K_REFERRALS, K_WITHDRAWALS, K_CRISES, K_CLINICIAN_CHANGES, K_DEALS_LAPSED, K_LOW_LOCUS,
  K_LOW_LOCUS_LEVEL, K_DEALS_OFFERED, K_LEVEL, _L1, _L2, _L3, _L4, K_PRESSURE, _P1, _P2, _P3,
- _P4, K_CARE_STARTS, K_WAIT_WEEKS) = range(len(COUNT_KEYS))
+ _P4, K_CARE_STARTS, K_WAIT_WEEKS, K_COMPULSORY_DISCHARGES, K_READMISSIONS_12M) = \
+    range(len(COUNT_KEYS))
 
 # Codes of the enumerations as plain ints (compiled code compares and stores ints).
 WAITING, IN_CARE, ADMITTED, DISCHARGED, DISENGAGED = (int(x) for x in Status)
@@ -124,6 +125,7 @@ DEAL_CLINICIAN = ROW["deal_clinician"]
 PLACE_TYPE = ROW["place_type"]
 PLACE_WEEKS_LEFT = ROW["place_weeks_left"]
 WEEKS_IN_CARE = ROW["weeks_in_care"]
+COMPULSORY_DISCHARGE_WEEK = ROW["compulsory_discharge_week"]
 # rows of B
 DEP_HOUSING = ROW["dep_housing"]
 DEP_MONEY = ROW["dep_money"]
@@ -214,10 +216,16 @@ def leave_care(F, I, mem_c, mem_t, caseload, wk, i, status):
 
 
 @kernel
-def admit(rng, I, B, wk, i, compulsory, admission_weeks):
-    """Hospital admission of patient ``i`` (compulsory or voluntary); none if already in."""
+def admit(rng, I, B, wk, i, compulsory, admission_weeks, week):
+    """Hospital admission of patient ``i`` (compulsory or voluntary); none if already in.
+
+    An admission within 52 weeks of the discharge from a compulsory stay counts in
+    ``readmissions_12m`` (the OCTET outcome) and ends that discharge's follow-up."""
     if I[STATUS, i] == ADMITTED:
         return
+    if week - I[COMPULSORY_DISCHARGE_WEEK, i] <= READMISSION_FOLLOW_UP:
+        wk[K_READMISSIONS_12M] += 1
+    I[COMPULSORY_DISCHARGE_WEEK, i] = NEVER
     weeks = admission_weeks * (COMPULSORY_STAY_FACTOR if compulsory else 1.0)
     I[STATUS, i] = ADMITTED
     B[COMPULSORY, i] = compulsory
@@ -703,11 +711,11 @@ def decision_outcome(rng, P, F, I, B, mem_c, mem_t, caseload, wk, free, i, c, de
     if decision == ADMISSION:
         # Compulsory, voluntary (an honoured crisis plan halves it), or home treatment.
         if compelled:
-            admit(rng, I, B, wk, i, True, P.admission_weeks)
+            admit(rng, I, B, wk, i, True, P.admission_weeks, week)
         elif accepted and (B[CRISIS, i]
                            or F[RISK, i] >= P.compulsion_risk_threshold - 0.2):
             if not plan_followed or rng.random() < 0.5:
-                admit(rng, I, B, wk, i, False, P.admission_weeks)
+                admit(rng, I, B, wk, i, False, P.admission_weeks, week)
     if decision == DISCHARGE and accepted:
         leave_care(F, I, mem_c, mem_t, caseload, wk, i, DISCHARGED)
         wk[K_DISCHARGES] += 1
@@ -752,9 +760,9 @@ def crisis_pathway(rng, P, F, I, B, wk, n, week):
             F[COERCION, i] = (1 - m) * F[COERCION, i] + m
             F[TRUST_PC, i] *= 0.8
             F[SERVICE_TRUST, i] *= 0.9
-            admit(rng, I, B, wk, i, True, P.admission_weeks)
+            admit(rng, I, B, wk, i, True, P.admission_weeks, week)
         elif risk >= thr - 0.2 and rng.random() < 0.5:
-            admit(rng, I, B, wk, i, False, P.admission_weeks)
+            admit(rng, I, B, wk, i, False, P.admission_weeks, week)
         elif s != WAITING:
             I[STATUS, i] = WAITING
             I[REFERRED_WEEK, i] = week
@@ -858,6 +866,9 @@ def pathway_transitions(rng, P, F, I, B, mem_c, mem_t, caseload, wk, n, week, mo
         if was_admitted:
             I[ADMIT_WEEKS_LEFT, i] -= 1
             if I[ADMIT_WEEKS_LEFT, i] <= 0:
+                if B[COMPULSORY, i]:
+                    wk[K_COMPULSORY_DISCHARGES] += 1
+                    I[COMPULSORY_DISCHARGE_WEEK, i] = week
                 if I[CLINICIAN, i] >= 0:
                     s = IN_CARE
                 else:

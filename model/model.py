@@ -26,7 +26,7 @@ from . import submodels as sm
 from .agents import Clinician, Patient
 from .kernels import COUNT_KEYS, EVENT_COLUMNS, OUTPUT_KEYS, RATE_KEYS
 from .params import SCHEMA, ParameterError, validate
-from .population import ClinicianArrays, PatientArrays
+from .population import NEVER, ClinicianArrays, PatientArrays
 from .scenarios import DEFAULT_SCENARIO, SCENARIOS, resolve_params
 from .submodels import LEVERAGE_TYPES, Decision, Mode, Response, Status
 
@@ -124,8 +124,9 @@ SUMMARY_KEYS: tuple[str, ...] = (
     "involvement_mean", *(f"involvement_share_{i}" for i in range(5)),
     *(f"pressure_share_{i}" for i in range(5)), "role_concordance", "trust_mean",
     "trust_cp_mean", "perceived_coercion_mean", "leverage_prevalence",
-    *(f"leverage_prevalence_{t}" for t in LEVERAGE_TYPES), "compulsory_admissions_per_100",
-    "voluntary_admissions_per_100", "readmissions_per_100", "cto_per_100", "disengagement_rate",
+    *(f"leverage_prevalence_{t}" for t in LEVERAGE_TYPES), "leverage_prevalence_ever",
+    "compulsory_admissions_per_100", "voluntary_admissions_per_100", "readmissions_per_100",
+    "readmission_12m_after_compulsory", "cto_per_100", "disengagement_rate",
     "rationing_rate", "routinizing_rate", "contact_shortfall", "options_offered_mean",
     "waiting_weeks_mean", "waiting_list_mean", "deals_made", "deals_honoured", "deals_broken",
     "deals_broken_by_service", "reciprocity_share", "authority_share", "threats_per_100",
@@ -481,6 +482,11 @@ class CarePathwayModel(mesa.Model):
         out["compulsory_admissions_per_100"] = per100(tot["compulsory_admissions"])
         out["voluntary_admissions_per_100"] = per100(tot["voluntary_admissions"])
         out["readmissions_per_100"] = per100(tot["readmissions"])
+        # Flow estimate of P(readmitted within 52 weeks | discharged from a compulsory stay):
+        # readmissions within 52 weeks of such a discharge over such discharges, both counted
+        # in the window (exact when the flows are steady; ODD 7.13).
+        out["readmission_12m_after_compulsory"] = kn.share(tot["readmissions_12m"],
+                                                           tot["compulsory_discharges"])
         out["cto_per_100"] = per100(tot["cto_started"])
         out["threats_per_100"] = per100(tot["threats"])
         out["disengagement_rate"] = per100(tot["disengagements"]) / 100.0
@@ -499,13 +505,17 @@ class CarePathwayModel(mesa.Model):
 
     def _leverage_prevalence(self, w: int) -> dict[str, float]:
         """Share of patients in care during the window who met >= 1 offer or threat in it
-        (Burns et al. 2011; Monahan et al. 2005), overall and by type."""
+        (Burns et al. 2011; Monahan et al. 2005), overall and by type; and the share of the
+        same people who met one at any time since the run began (``leverage_prevalence_ever``,
+        the run-long analogue of a lifetime figure)."""
         pa = self.patients
         start = self.week - w + 1
         cohort = pa.view("last_in_care_week") >= start
-        lev = pa.last_leverage_week[: pa.n][cohort] >= start
+        weeks = pa.last_leverage_week[: pa.n][cohort]
+        lev = weeks >= start
         n = int(cohort.sum())
-        out = {"leverage_prevalence": kn.share(lev.any(axis=1).sum(), n)}
+        out = {"leverage_prevalence": kn.share(lev.any(axis=1).sum(), n),
+               "leverage_prevalence_ever": kn.share((weeks > NEVER).any(axis=1).sum(), n)}
         for k, t in enumerate(LEVERAGE_TYPES):
             out[f"leverage_prevalence_{t}"] = kn.share(lev[:, k].sum(), n)
         return out

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
+#: A week that never happened ("never in care", "no leverage met", ...).
+NEVER = -10**6
+
 #: Patient state variables: name -> (kind, fill value for new rows). kind: "f" float64,
 #: "i" int32, "b" bool. Documented in ODD section 2.
 PATIENT_COLUMNS: dict[str, tuple[str, float]] = {
@@ -42,7 +45,7 @@ PATIENT_COLUMNS: dict[str, tuple[str, float]] = {
     "adherent": ("b", True),
     "referred_week": ("i", 0),
     "care_start_week": ("i", -1),
-    "last_in_care_week": ("i", -10**6),
+    "last_in_care_week": ("i", NEVER),
     "urgent": ("b", False),
     "admit_weeks_left": ("i", 0),
     "compulsory": ("b", False),
@@ -55,6 +58,7 @@ PATIENT_COLUMNS: dict[str, tuple[str, float]] = {
     "place_weeks_left": ("i", 0),
     "crisis": ("b", False),
     "weeks_in_care": ("i", 0),
+    "compulsory_discharge_week": ("i", NEVER),  # last discharge from a compulsory stay
     "involvement_ema": ("f", 2.0),
     "prior_admission": ("b", False),
     "ever_detained": ("b", False),
@@ -65,8 +69,6 @@ LEVERAGE_COLUMNS = 4  # last week leverage of each type was met (housing, money,
 #: Dyads a patient remembers (clinician, trust both ways) for when they meet again; the oldest
 #: memory is overwritten when a fifth clinician is met (ODD 7.10, continuity of care).
 DYAD_MEMORY = 4
-NEVER = -10**6
-
 _KINDS = {"f": np.float64, "i": np.int32, "b": np.bool_}
 #: Row of each state variable within its kind's array (e.g. ``ROW["acuity"]`` in ``F``).
 ROW: dict[str, int] = {}

@@ -187,6 +187,50 @@ def test_waiting_weeks_mean_is_the_mean_wait_of_care_starts_in_the_window():
     assert m.summary(30)["waiting_weeks_mean"] == pytest.approx(np.mean(waits))
 
 
+def test_readmission_12m_after_compulsory_follows_discharges_week_by_week():
+    """Independent check of the OCTET-style key: watch status, the compulsory flag and the
+    admission count from outside, week by week, and count discharges from compulsory stays and
+    admissions within 52 weeks of one (the first only)."""
+    m = CarePathwayModel("coercive_climate", rng=2, **{**SMALL, "crisis_rate": 0.03})
+    pa, admitted = m.patients, int(Status.ADMITTED)
+    discharged_at: dict[int, int] = {}
+    discharges = readmitted = 0
+    prev = [pa.view(k).copy() for k in ("admissions", "status", "compulsory")]
+    for _ in range(120):
+        m.step()
+        adm, status, compulsory = (pa.view(k).copy() for k in ("admissions", "status",
+                                                                "compulsory"))
+        k = len(prev[0])
+        for i in np.flatnonzero(np.concatenate([adm[:k] > prev[0], adm[k:] > 0])).tolist():
+            if i in discharged_at and m.week - discharged_at.pop(i) <= 52:
+                readmitted += 1
+        for i in np.flatnonzero((prev[1] == admitted) & prev[2]
+                                & (status[:k] != admitted)).tolist():
+            discharges += 1
+            discharged_at[i] = m.week
+        prev = [adm, status, compulsory]
+    assert discharges > 20 and readmitted > 5, "too few events: the check would be weak"
+    s = m.summary(m.week)
+    assert s["readmission_12m_after_compulsory"] == pytest.approx(readmitted / discharges)
+
+
+def test_leverage_prevalence_ever_counts_leverage_since_the_run_began():
+    """Independent check: record who met leverage each week (``last_leverage_week`` = this
+    week), then take the people in care during the window."""
+    m = CarePathwayModel(rng=5, **SMALL)
+    ever: set[int] = set()
+    for _ in range(60):
+        m.step()
+        lev = m.patients.last_leverage_week[: m.patients.n]
+        ever.update(np.flatnonzero((lev == m.week).any(axis=1)).tolist())
+    window = 20
+    cohort = np.flatnonzero(m.patients.view("last_in_care_week") >= m.week - window + 1)
+    expected = sum(int(i) in ever for i in cohort) / len(cohort)
+    s = m.summary(window)
+    assert 0 < s["leverage_prevalence"] < s["leverage_prevalence_ever"] < 1
+    assert s["leverage_prevalence_ever"] == pytest.approx(expected)
+
+
 def test_mesa_batch_run_reads_the_weekly_outputs():
     import mesa
 
