@@ -831,15 +831,11 @@ TARGETS: tuple[Target, ...] = (
     Target("readmission_12m", "Readmitted within 12 months of discharge from a compulsory "
            "admission", "readmission_12m_after_compulsory",
            "about 36% in both OCTET arms (59/166 CTO, 60/167 Section 17 leave)",
-           "Burns et al. 2013", 0.30, 0.40, 0.36, expected="miss",
+           "Burns et al. 2013", 0.30, 0.40, 0.36,
            note="Flow estimate over the window (ODD 7.13). OCTET's patients all had psychosis "
                 "and had been detained; the model's detained patients are its highest-risk "
-                "group, so the figure is comparable.",
-           fix="Almost nobody relapses into hospital after a compulsory stay: after discharge "
-               "acuity is capped at 0.6 and, with treatment, settles below the crisis range. "
-               "The post-discharge period is the high-risk one in the evidence; a crisis hazard "
-               "raised for the first months after discharge (or discharge at a higher acuity) "
-               "would need calibrating to this key, then rechecking admissions per 100."),
+                "group. Tuned with post_discharge_crisis (and crisis_rate, against compulsory "
+                "admissions)."),
     Target("disengagement", "Disengagement from care per patient-year", "disengagement_rate",
            "4-46% depending on definition; 'up to one-third' with SMI",
            "O'Brien, Fahmy & Singh 2009; Kreyenbuhl et al. 2009", 0.05, 0.20, 0.12),

@@ -62,6 +62,8 @@ LOW_LOCUS = 0.4
 CRISIS_TEAM_COMPULSION = 0.4
 #: Follow-up after discharge from a compulsory stay for ``readmissions_12m`` (weeks).
 READMISSION_FOLLOW_UP = 52
+#: Half-life (weeks) of the excess crisis hazard after leaving hospital.
+POST_DISCHARGE_HALF_LIFE = 13.0
 
 #: Weekly counts (``wk``), in order; ``K_<NAME>`` is the index of each.
 COUNT_KEYS = ("decisions", "concordant", "options", "routinized", "rationed",
@@ -126,6 +128,7 @@ PLACE_TYPE = ROW["place_type"]
 PLACE_WEEKS_LEFT = ROW["place_weeks_left"]
 WEEKS_IN_CARE = ROW["weeks_in_care"]
 COMPULSORY_DISCHARGE_WEEK = ROW["compulsory_discharge_week"]
+LEFT_HOSPITAL_WEEK = ROW["left_hospital_week"]
 # rows of B
 DEP_HOUSING = ROW["dep_housing"]
 DEP_MONEY = ROW["dep_money"]
@@ -396,8 +399,9 @@ def referrals_and_intake(rng, P, F, I, B, mem_c, mem_t, caseload, wk, n, week, s
 
 # ----------------------------------------------------------------------------- 7.2 illness
 @kernel
-def illness_dynamics(rng, P, F, I, B, wk, n):
-    """Acuity reverts to the personal baseline, treatment pulls it down, crises strike (7.2).
+def illness_dynamics(rng, P, F, I, B, wk, n, week):
+    """Acuity reverts to the personal baseline, treatment pulls it down, crises strike (7.2);
+    the crisis hazard is raised in the months after leaving hospital.
 
     People who have left the catchment are no longer simulated: they never return."""
     for i in range(n):
@@ -421,6 +425,10 @@ def illness_dynamics(rng, P, F, I, B, wk, n):
         crisis = False
         if not admitted:
             hazard = crisis_hazard(a, B[ADHERENT, i] or not in_care, P.crisis_rate)
+            since = week - I[LEFT_HOSPITAL_WEEK, i]
+            if P.post_discharge_crisis > 0.0 and since < 8 * POST_DISCHARGE_HALF_LIFE:
+                hazard = min(1.0, hazard + P.post_discharge_crisis
+                             * 0.5 ** (since / POST_DISCHARGE_HALF_LIFE))
             if rng.random() < hazard:
                 crisis = True
                 a = max(a, rng.uniform(0.75, 0.95))
@@ -866,6 +874,7 @@ def pathway_transitions(rng, P, F, I, B, mem_c, mem_t, caseload, wk, n, week, mo
         if was_admitted:
             I[ADMIT_WEEKS_LEFT, i] -= 1
             if I[ADMIT_WEEKS_LEFT, i] <= 0:
+                I[LEFT_HOSPITAL_WEEK, i] = week
                 if B[COMPULSORY, i]:
                     wk[K_COMPULSORY_DISCHARGES] += 1
                     I[COMPULSORY_DISCHARGE_WEEK, i] = week
@@ -997,7 +1006,7 @@ def week(rng, params, F, I, B, mem_c, mem_t, last_lev, wk, n, week, new, caseloa
     wk[K_REFERRALS] += new
     new_u, new_v = draw_ties(rng, n - new, new, P.mean_social_ties)
     started = referrals_and_intake(rng, P, F, I, B, mem_c, mem_t, caseload, wk, n, week, slots)
-    illness_dynamics(rng, P, F, I, B, wk, n)
+    illness_dynamics(rng, P, F, I, B, wk, n, week)
     seen = cope_with_demand(rng, P, F, I, B, wk, n, caseload, stress, burnout, defensiveness,
                             available, ratio, hours)
     events = encounters(rng, P, F, I, B, mem_c, mem_t, last_lev, wk, n, seen, week, caseload,

@@ -284,10 +284,15 @@ _PARAMS: list[Param] = [
     _p("therapy_effect", "float", 0.01, 0.0, 0.2, "acuity / week",
        "Extra weekly fall in acuity while in therapy or a psychosocial programme.", "S5; S4",
        "illness"),
-    _p("crisis_rate", "float", 0.0011, 0.0, 0.2, "per week",
+    _p("crisis_rate", "float", 0.0008, 0.0, 0.2, "per week",
        "Weekly crisis hazard at mid acuity (grows with acuity).",
        "calibrated (docs/validation.md: compulsory admissions, NHS England MHA statistics)",
        "illness"),
+    _p("post_discharge_crisis", "float", 0.03, 0.0, 0.5, "per week",
+       "Extra weekly crisis hazard just after leaving hospital; it halves every 13 weeks "
+       "(0 = no post-discharge risk).",
+       "calibrated (docs/validation.md: readmission within 12 months of discharge from a "
+       "compulsory stay, 36% in both OCTET arms, Burns et al. 2013)", "illness"),
     _p("admission_weeks", "float", 6.0, 1.0, 52.0, "weeks",
        "Mean length of a hospital admission.",
        "NHS England mental health bed-days (about 30-45 days); assumption", "illness"),

@@ -59,6 +59,7 @@ PATIENT_COLUMNS: dict[str, tuple[str, float]] = {
     "crisis": ("b", False),
     "weeks_in_care": ("i", 0),
     "compulsory_discharge_week": ("i", NEVER),  # last discharge from a compulsory stay
+    "left_hospital_week": ("i", NEVER),  # last discharge from any hospital stay
     "involvement_ema": ("f", 2.0),
     "prior_admission": ("b", False),
     "ever_detained": ("b", False),
