@@ -47,11 +47,7 @@ viz:
 
 bench:
 	$(SETUP_ENV) all
-	@if [[ -f benchmarks/run_all.py ]]; then \
-		$(PY) benchmarks/run_all.py; \
-	else \
-		echo "make bench: benchmarks/run_all.py does not exist yet; nothing to run"; \
-	fi
+	$(PY) benchmarks/run_all.py
 
 docs:
 	$(SETUP_ENV) viz

@@ -98,7 +98,8 @@ def _import_salib(what: str):
         import SALib  # noqa: F401
     except ImportError:
         raise ExperimentError(f"the {what} design needs SALib, which is not installed",
-                              allowed="pip install 'carepath[experiments]' or pip install SALib"
+                              allowed="make setup, or "
+                                      ".venv/bin/pip install -e '.[sensitivity]' (SALib)"
                               ) from None
 
 

@@ -256,15 +256,34 @@ def fig_sensitivity(a: Analysis, out: Path) -> Path | None:
                  axes, len(metrics))
 
 
+#: Columns of the time-series table that are not outputs.
+_TS_NOT_METRICS = ("run_id", "point_id", "replication", "step", "week", "Step")
+#: Weekly outputs plotted when the report's metrics are not in the time series.
+_TS_FALLBACK = ("involvement_mean", "authority_share", "trust_mean", "waiting_list",
+                "caseload_mean", "stress_mean")
+_TS_MAX_POINTS = 10
+
+
+def timeseries_columns(ts: pd.DataFrame, metrics: list[str], limit: int = 6) -> list[str]:
+    """The outputs the time-series figure shows: the report's own metrics where the series has
+    them, then the usual weekly outputs (never ids, the step or the week)."""
+    numeric = [c for c in ts.columns if c not in _TS_NOT_METRICS
+               and pd.api.types.is_numeric_dtype(ts[c])]
+    cols = [c for c in (*metrics, *_TS_FALLBACK) if c in numeric]
+    return list(dict.fromkeys(cols))[:limit] or numeric[:limit]
+
+
 def fig_timeseries(a: Analysis, out: Path) -> Path | None:
     ts = a.timeseries
     if ts is None or ts.empty:
         return None
     plt = _plt()
-    cols = [c for c in ts.columns if c not in ("run_id", "point_id", "replication", "step")
-            and pd.api.types.is_numeric_dtype(ts[c])][:6]
+    cols = timeseries_columns(ts, a.metrics)
+    if not cols:
+        return None
     labels = a.points.set_index("point_id")["point"]
-    ids = sorted(ts["point_id"].unique())[:10]
+    all_ids = sorted(ts["point_id"].unique())
+    ids = all_ids[:_TS_MAX_POINTS]
     r, c = _grid_layout(len(cols))
     fig, axes = plt.subplots(r, c, figsize=(4.4 * c, 3.2 * r), squeeze=False)
     for ax, col in zip(axes.flat, cols):
@@ -275,9 +294,10 @@ def fig_timeseries(a: Analysis, out: Path) -> Path | None:
         ax.set_title(col, fontsize=9)
         ax.grid(alpha=0.3)
     axes.flat[0].legend(fontsize=6)
-    return _save(fig, out / "timeseries.png",
-                 "Time series (mean over replications)",
-                 axes, len(cols))
+    title = "Time series (mean over replications)"
+    if len(all_ids) > len(ids):
+        title += f": the first {len(ids)} of {len(all_ids)} design points"
+    return _save(fig, out / "timeseries.png", title, axes, len(cols))
 
 
 def _numeric_factors(a: Analysis) -> list[str]:

@@ -51,6 +51,15 @@ ID_COLUMNS = ("run_id", "point_id", "point", "scenario", "replication", "seed", 
               "error", "traceback", "duration_s")
 
 
+
+#: Added when the pool breaks before any run finished: the usual cause is a script without the
+#: ``__main__`` guard (worker processes import the main module; Python docs, multiprocessing,
+#: "Safe importing of main module").
+_MAIN_GUARD_HINT = (
+    " No run had finished: if you started the sweep from a Python script, put the call under "
+    "`if __name__ == \"__main__\":` (worker processes import the script again), or use "
+    "workers=1.")
+
 def run_id_for(point_id: int, replication: int) -> str:
     return f"p{point_id:05d}-r{replication:04d}"
 
@@ -117,7 +126,8 @@ def make_executor(kind: str, workers: int | None = None, scheduler: str | None =
     except ImportError:
         raise ExperimentError("the dask executor needs dask.distributed, which is not installed",
                               key="--executor", value="dask",
-                              allowed="pip install 'carepath[dask]' (or 'dask[distributed]')"
+                              allowed="make setup, or .venv/bin/pip install -e '.[dask]' "
+                                      "(dask[distributed])"
                               ) from None
     cluster = None
     try:
@@ -558,7 +568,8 @@ def _execute(ex: cf.Executor, n_workers: int, design: Design, settings: RunSetti
             except cf.process.BrokenProcessPool as exc:
                 raise ExperimentError(
                     f"a worker process died ({exc}); finished runs are saved: continue with "
-                    "`carepath resume DIR`") from None
+                    "`carepath resume DIR`." + (_MAIN_GUARD_HINT if mean_duration is None
+                                                else "")) from None
             except ExperimentError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the task itself failed (not a run)

@@ -81,6 +81,12 @@ def cmd_run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     from tqdm import tqdm
 
+    from .run import warm_up
+
+    if not args.quiet:
+        print("loading the model's compiled kernels (the first run after installing compiles "
+              "them: about 20 s)", file=sys.stderr, flush=True)
+    warm_up()  # so that the progress bar's rate and ETA measure weeks, not compilation
     bar = tqdm(total=args.steps, desc=f"{args.scenario} (seed {args.seed})", unit="week",
                file=sys.stderr, disable=args.quiet, mininterval=0.2)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -341,6 +342,22 @@ def test_failure_isolation(tmp_path):
     assert any("12 run(s) failed" in w for w in a.warnings)
 
 
+def test_script_without_main_guard_gets_told_how_to_fix_it(tmp_path):
+    """A sweep started from top-level script code breaks the worker pool (workers import the
+    script again); the error says so instead of only pointing to `carepath resume`."""
+    import subprocess
+    import sys
+
+    spec = spec_file(tmp_path, GRID, run_fn=None)
+    script = tmp_path / "noguard.py"
+    script.write_text("from experiments import run_experiment\n"
+                      f"run_experiment({str(spec)!r}, {str(tmp_path / 'out')!r}, workers=2)\n")
+    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=300, cwd=Path(E.__file__).resolve().parents[1])
+    assert res.returncode != 0
+    assert 'if __name__ == "__main__":' in res.stderr, res.stderr[-2000:]
+
+
 # ----------------------------------------------------------------------------- store
 
 
@@ -654,6 +671,12 @@ def test_real_model_tiny_sweep(tmp_path):
     assert "defensiveness_mean" in metric_columns(runs)
     assert "param_defensiveness_mean" not in metric_columns(runs)
     assert len(t["timeseries"]) > 0
+    # the report's time-series figure shows outputs, the report's metrics first, never the week
+    from experiments.report import timeseries_columns
+
+    cols = timeseries_columns(t["timeseries"], ["trust_mean", "rationing_rate", "no_such"])
+    assert cols[:2] == ["trust_mean", "rationing_rate"] and len(cols) == 6
+    assert not {"week", "step", "run_id", "point_id", "replication"} & set(cols)
     # the same runs again are identical (model determinism through the engine)
     from model import simulate
 
