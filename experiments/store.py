@@ -207,7 +207,11 @@ class Store:
             _atomic_write_table(pa.Table.from_pandas(ts, preserve_index=False),
                                 self.parts / f"ts-{seq:06d}.parquet")
         # the runs part is renamed last: once it exists, its time series exist too
-        _atomic_write_table(pa.Table.from_pylist(records), self.parts / f"runs-{seq:06d}.parquet")
+        # Columns from every record, not only the first (Table.from_pylist infers the schema
+        # from the first row: a failed run first in a batch would drop its successors' metrics).
+        keys = list(dict.fromkeys(k for r in records for k in r))
+        table = pa.Table.from_pydict({k: [r.get(k) for r in records] for k in keys})
+        _atomic_write_table(table, self.parts / f"runs-{seq:06d}.parquet")
 
     # ------------------------------------------------------------------ reading
 

@@ -361,6 +361,21 @@ def test_script_without_main_guard_gets_told_how_to_fix_it(tmp_path):
 # ----------------------------------------------------------------------------- store
 
 
+def test_a_failed_run_first_in_a_batch_does_not_drop_the_metrics_of_the_others(tmp_path):
+    """Regression: a batch was written with the schema of its first record, so a failed run
+    (no metric columns) arriving first lost the metrics of the finished runs after it."""
+    store = Store(tmp_path / "s")
+    store.parts.mkdir(parents=True)
+    failed = {"run_id": "p0-r0", "point_id": 0, "replication": 0, "status": "failed",
+              "error": "RuntimeError: x", "seed": 1}
+    ok = {"run_id": "p0-r1", "point_id": 0, "replication": 1, "status": "ok", "seed": 2,
+          "error": None, "involvement_mean": 2.5}
+    store.write_part([failed, ok], [])
+    runs = store.runs().set_index("run_id")
+    assert runs.loc["p0-r1", "involvement_mean"] == 2.5
+    assert math.isnan(runs.loc["p0-r0", "involvement_mean"])
+
+
 def test_resume_of_finished_sweep_runs_nothing(grid_reference, tmp_path):
     path, _, ref = grid_reference
     E.run_experiment(path, tmp_path / "out", executor="sequential")
