@@ -335,19 +335,14 @@ def write_report(directory: str | Path, metrics: list[str] | None = None) -> Pat
                                 fig_heatmap(a, factors[0], factors[1], out)))
         if a.spec.design in ("grid", "points") and a.points["point_id"].nunique() > 1:
             figures.append(("Mean and 95% CI per design point", fig_points(a, out)))
+        optional = [("Contrasts against the baseline (forest plot)", fig_forest),
+                    ("Sensitivity indices", fig_sensitivity), ("Time series", fig_timeseries)]
         if a.spec.design in ("grid", "points"):
-            p = fig_ladder(a, out)
+            optional.insert(0, ("Involvement ladder", fig_ladder))
+        for title, make in optional:  # each returns None when it has nothing to show
+            p = make(a, out)
             if p:
-                figures.append(("Involvement ladder", p))
-        p = fig_forest(a, out)
-        if p:
-            figures.append(("Contrasts against the baseline (forest plot)", p))
-        p = fig_sensitivity(a, out)
-        if p:
-            figures.append(("Sensitivity indices", p))
-        p = fig_timeseries(a, out)
-        if p:
-            figures.append(("Time series", p))
+                figures.append((title, p))
 
     a.summary.to_csv(out / "summary.csv", index=False)
     if a.contrasts is not None:

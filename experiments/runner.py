@@ -50,8 +50,6 @@ log = logging.getLogger(__name__)
 ID_COLUMNS = ("run_id", "point_id", "point", "scenario", "replication", "seed", "status",
               "error", "traceback", "duration_s")
 
-
-
 #: Added when the pool breaks before any run finished: the usual cause is a script without the
 #: ``__main__`` guard (worker processes import the main module; Python docs, multiprocessing,
 #: "Safe importing of main module").
@@ -59,6 +57,7 @@ _MAIN_GUARD_HINT = (
     " No run had finished: if you started the sweep from a Python script, put the call under "
     "`if __name__ == \"__main__\":` (worker processes import the script again), or use "
     "workers=1.")
+
 
 def run_id_for(point_id: int, replication: int) -> str:
     return f"p{point_id:05d}-r{replication:04d}"

@@ -793,8 +793,9 @@ TARGETS: tuple[Target, ...] = (
            note="A lower bound of a lifetime figure: the run knows no leverage before it began.",
            fix="Leverage reaches too many people over the years: the 52-week prevalence was "
                "tuned to the lifetime figure (propensity_threaten, housing_dependency). "
-               "Recalibrate those to this run-long key (a 52-week prevalence near 0.22) and "
-               "recheck the patterns."),
+               "Re-tuning to this key (propensity_deal -1.3: 0.34) puts the one-year and "
+               "housing figures below their ranges, also set against lifetime figures; add "
+               "run-long keys by type first (docs/validation.md, Misses)."),
     Target("leverage_housing", "Housing leverage (the most common type)",
            "leverage_prevalence_housing", "24% (most frequent form)", "Burns et al. 2011",
            0.15, 0.25, 0.20),

@@ -127,7 +127,6 @@ DEAL_CLINICIAN = ROW["deal_clinician"]
 PLACE_TYPE = ROW["place_type"]
 PLACE_WEEKS_LEFT = ROW["place_weeks_left"]
 WEEKS_IN_CARE = ROW["weeks_in_care"]
-COMPULSORY_DISCHARGE_WEEK = ROW["compulsory_discharge_week"]
 LEFT_HOSPITAL_WEEK = ROW["left_hospital_week"]
 # rows of B
 DEP_HOUSING = ROW["dep_housing"]
@@ -140,6 +139,7 @@ COMPULSORY = ROW["compulsory"]
 CRISIS = ROW["crisis"]
 PRIOR_ADMISSION = ROW["prior_admission"]
 EVER_DETAINED = ROW["ever_detained"]
+AFTER_COMPULSORY_STAY = ROW["after_compulsory_stay"]
 IN_CATCHMENT = ROW["in_catchment"]
 DECIDED = ROW["decided"]
 
@@ -226,9 +226,9 @@ def admit(rng, I, B, wk, i, compulsory, admission_weeks, week):
     ``readmissions_12m`` (the OCTET outcome) and ends that discharge's follow-up."""
     if I[STATUS, i] == ADMITTED:
         return
-    if week - I[COMPULSORY_DISCHARGE_WEEK, i] <= READMISSION_FOLLOW_UP:
+    if B[AFTER_COMPULSORY_STAY, i] and week - I[LEFT_HOSPITAL_WEEK, i] <= READMISSION_FOLLOW_UP:
         wk[K_READMISSIONS_12M] += 1
-    I[COMPULSORY_DISCHARGE_WEEK, i] = NEVER
+    B[AFTER_COMPULSORY_STAY, i] = False
     weeks = admission_weeks * (COMPULSORY_STAY_FACTOR if compulsory else 1.0)
     I[STATUS, i] = ADMITTED
     B[COMPULSORY, i] = compulsory
@@ -877,7 +877,7 @@ def pathway_transitions(rng, P, F, I, B, mem_c, mem_t, caseload, wk, n, week, mo
                 I[LEFT_HOSPITAL_WEEK, i] = week
                 if B[COMPULSORY, i]:
                     wk[K_COMPULSORY_DISCHARGES] += 1
-                    I[COMPULSORY_DISCHARGE_WEEK, i] = week
+                    B[AFTER_COMPULSORY_STAY, i] = True
                 if I[CLINICIAN, i] >= 0:
                     s = IN_CARE
                 else:
@@ -979,10 +979,10 @@ def _pool_experiences(F, I, edge_u, edge_v, tot, cnt):
     for e in range(len(edge_u)):
         u, v = edge_u[e], edge_v[e]
         # Only people who have had care have an experience to pass on.
-        if I[LAST_IN_CARE_WEEK, v] > NEVER // 10:
+        if I[LAST_IN_CARE_WEEK, v] > NEVER:
             tot[u] += F[TRUST_PC, v] - 0.5 * F[COERCION, v]
             cnt[u] += 1
-        if I[LAST_IN_CARE_WEEK, u] > NEVER // 10:
+        if I[LAST_IN_CARE_WEEK, u] > NEVER:
             tot[v] += F[TRUST_PC, u] - 0.5 * F[COERCION, u]
             cnt[v] += 1
 

@@ -58,11 +58,11 @@ PATIENT_COLUMNS: dict[str, tuple[str, float]] = {
     "place_weeks_left": ("i", 0),
     "crisis": ("b", False),
     "weeks_in_care": ("i", 0),
-    "compulsory_discharge_week": ("i", NEVER),  # last discharge from a compulsory stay
-    "left_hospital_week": ("i", NEVER),  # last discharge from any hospital stay
+    "left_hospital_week": ("i", NEVER),  # the week the last hospital stay ended
     "involvement_ema": ("f", 2.0),
     "prior_admission": ("b", False),
     "ever_detained": ("b", False),
+    "after_compulsory_stay": ("b", False),  # last stay compulsory, no admission since
     "in_catchment": ("b", True),
     "decided": ("b", False),  # met a contested decision this week
 }
