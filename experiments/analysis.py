@@ -7,7 +7,6 @@ from notebooks; :func:`analyse` bundles them for one experiment directory.
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +34,6 @@ __all__ = [
     "vargha_delaney",
 ]
 
-log = logging.getLogger(__name__)
 
 #: metrics featured in reports when the experiment file names none (those present are used)
 DEFAULT_REPORT_METRICS = ("involvement_mean", "role_concordance", "trust_mean",
@@ -156,7 +154,7 @@ def contrasts(runs: pd.DataFrame, baseline_id: int, metrics: list[str] | None = 
                                        "significant", "A", "magnitude"])
 
 
-def _noise_share(ok: pd.DataFrame, metric: str, n_points: int) -> float:
+def _noise_share(ok: pd.DataFrame, metric: str) -> float:
     """Share of the variance of point means that replication noise accounts for."""
     g = ok.groupby("point_id")[metric]
     means = g.mean()
@@ -197,7 +195,7 @@ def sensitivity(runs: pd.DataFrame, points: pd.DataFrame, spec: ExperimentSpec,
             warnings.append(f"{m}: skipped, {int((~np.isfinite(y)).sum())} design point(s) have "
                             "no successful run")
             continue
-        share = _noise_share(ok, m, len(points))
+        share = _noise_share(ok, m)
         if math.isfinite(share) and share > NOISE_WARNING_SHARE:
             warnings.append(f"{m}: replication noise is {share:.0%} of the variance of the point "
                             "means; the indices are unreliable - add replications")
@@ -267,11 +265,8 @@ def featured_metrics(spec: ExperimentSpec, available: list[str]) -> list[str]:
 
 def analyse(directory: str | Path, metrics: list[str] | None = None) -> Analysis:
     """Load an experiment directory and compute every statistic of its report."""
-    from .store import load
-
     store, spec, design = open_experiment(directory)
-    tables = load(directory)
-    runs, points = tables["runs"], tables["points"]
+    runs, points = store.runs(), store.points()  # the tables of experiments.load, store open
     available = metric_columns(runs)
     metrics = metrics or featured_metrics(spec, available)
     warnings = []
@@ -291,5 +286,5 @@ def analyse(directory: str | Path, metrics: list[str] | None = None) -> Analysis
     if spec.design in ("morris", "sobol", "lhs") and len(runs):
         sens, w = sensitivity(runs, points, spec, metrics)
         warnings.extend(w)
-    return Analysis(spec, tables["manifest"], runs, points, metrics, summary, con,
-                    design.baseline_id, sens, warnings, tables["timeseries"])
+    return Analysis(spec, store.read_manifest(), runs, points, metrics, summary, con,
+                    design.baseline_id, sens, warnings, store.timeseries())

@@ -20,7 +20,9 @@ from model.params import CarePathError
 from model.scenarios import resolve_params
 
 from .errors import ExperimentError
-from .spec import ExperimentSpec, _fmt
+from model.params import format_value
+
+from .spec import ExperimentSpec
 
 __all__ = [
     "Design",
@@ -67,7 +69,6 @@ class Design:
     points: list[DesignPoint]
     factor_names: list[str]
     baseline_id: int | None = None
-    unit_matrix: np.ndarray | None = None  # the sampling design's X in unit space
 
     def __len__(self) -> int:
         return len(self.points)
@@ -142,7 +143,7 @@ def build_design(spec: ExperimentSpec) -> Design:
         for scen in scenarios:
             for combo in itertools.product(*axes):
                 values = dict(zip(names, combo))
-                label = ", ".join(f"{k}={_fmt(v)}" for k, v in values.items())
+                label = ", ".join(f"{k}={format_value(v)}" for k, v in values.items())
                 if spec.scenarios:
                     label = f"{scen}: {label}" if label else scen
                 raw.append((label or scen, scen, values, None))
@@ -174,7 +175,7 @@ def build_design(spec: ExperimentSpec) -> Design:
                                   file=spec.source) from None
         points.append(DesignPoint(pid, label, scen, overrides, values, unit))
 
-    design = Design(spec, points, names, unit_matrix=unit_matrix)
+    design = Design(spec, points, names)
     design.baseline_id = _find_baseline(spec, points)
     return design
 

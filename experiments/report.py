@@ -15,8 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from model.params import format_value
+
 from .analysis import Analysis, analyse
-from .spec import _fmt
+from .figures import pyplot, save_figure
 
 __all__ = ["fmt", "write_report"]
 
@@ -49,15 +51,6 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]+", "_", text).strip("_")[:60]
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _md_table(header: list[str], rows: list[list[Any]]) -> str:
     def cell(v):
         return str(v).replace("|", "\\|").replace("\n", " ")
@@ -68,20 +61,6 @@ def _md_table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 # ----------------------------------------------------------------------------- figures
-
-
-def _save(fig, path: Path, title: str | None = None, axes=None, used: int | None = None) -> Path:
-    """Finish a figure: hide the unused panels of a grid, add the title, lay out, write the
-    PNG, close it. Returns the path."""
-    if axes is not None and used is not None:
-        for ax in list(axes.flat)[used:]:
-            ax.set_visible(False)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    _plt().close(fig)
-    return path
 
 
 def _grid_layout(n: int) -> tuple[int, int]:
@@ -102,7 +81,7 @@ def _marginal(runs: pd.DataFrame, by: list[str], metric: str) -> pd.DataFrame:
 
 
 def fig_metric_vs_factor(a: Analysis, factor: str, hue: str | None, out: Path) -> Path:
-    plt = _plt()
+    plt = pyplot()
     ok = a.runs[a.runs["status"] == "ok"]
     r, c = _grid_layout(len(a.metrics))
     fig, axes = plt.subplots(r, c, figsize=(4.2 * c, 3.2 * r), squeeze=False)
@@ -111,7 +90,7 @@ def fig_metric_vs_factor(a: Analysis, factor: str, hue: str | None, out: Path) -
         for hv, g in groups:
             s = _marginal(g, [factor], m).sort_values(factor)
             x = s[factor].astype(float)
-            label = None if hue is None else f"{hue}={_fmt(hv)}"
+            label = None if hue is None else f"{hue}={format_value(hv)}"
             ax.plot(x, s["mean"], marker="o", label=label)
             ax.fill_between(x, s["ci_low"], s["ci_high"], alpha=0.25)
         ax.set_xlabel(factor)
@@ -119,27 +98,27 @@ def fig_metric_vs_factor(a: Analysis, factor: str, hue: str | None, out: Path) -
         ax.grid(alpha=0.3)
         if hue is not None:
             ax.legend(fontsize=7)
-    return _save(fig, out / f"metric_vs_{_slug(factor)}.png",
+    return save_figure(fig, out / f"metric_vs_{_slug(factor)}.png",
                  f"Metrics against {factor} (mean, 95% CI band)",
                  axes, len(a.metrics))
 
 
 def fig_heatmap(a: Analysis, f1: str, f2: str, out: Path) -> Path:
-    plt = _plt()
+    plt = pyplot()
     ok = a.runs[a.runs["status"] == "ok"]
     r, c = _grid_layout(len(a.metrics))
     fig, axes = plt.subplots(r, c, figsize=(4.4 * c, 3.6 * r), squeeze=False)
     for ax, m in zip(axes.flat, a.metrics):
         table = ok.pivot_table(index=f2, columns=f1, values=m, aggfunc="mean").sort_index()
         im = ax.imshow(table.to_numpy(dtype=float), origin="lower", aspect="auto", cmap="viridis")
-        ax.set_xticks(range(len(table.columns)), [_fmt(v) for v in table.columns], fontsize=7,
+        ax.set_xticks(range(len(table.columns)), [format_value(v) for v in table.columns], fontsize=7,
                       rotation=45)
-        ax.set_yticks(range(len(table.index)), [_fmt(v) for v in table.index], fontsize=7)
+        ax.set_yticks(range(len(table.index)), [format_value(v) for v in table.index], fontsize=7)
         ax.set_xlabel(f1)
         ax.set_ylabel(f2)
         ax.set_title(m, fontsize=9)
         fig.colorbar(im, ax=ax, shrink=0.8)
-    return _save(fig, out / f"heatmap_{_slug(f1)}_{_slug(f2)}.png",
+    return save_figure(fig, out / f"heatmap_{_slug(f1)}_{_slug(f2)}.png",
                  f"Mean of each metric over {f1} x {f2}",
                  axes, len(a.metrics))
 
@@ -147,7 +126,7 @@ def fig_heatmap(a: Analysis, f1: str, f2: str, out: Path) -> Path:
 def fig_ladder(a: Analysis, out: Path) -> Path | None:
     if not all(c in a.runs for c in LADDER):
         return None
-    plt = _plt()
+    plt = pyplot()
     ok = a.runs[a.runs["status"] == "ok"]
     means = ok.groupby(["point_id", "point"], sort=True)[LADDER].mean().reset_index()
     means = means.head(MAX_BAR_POINTS)
@@ -166,12 +145,12 @@ def fig_ladder(a: Analysis, out: Path) -> Path | None:
     ax.legend(fontsize=7, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.1 / max(
         len(means), 1)))
     ax.set_title("Involvement ladder per design point (mean shares)")
-    return _save(fig, out / "involvement_ladder.png")
+    return save_figure(fig, out / "involvement_ladder.png")
 
 
 def fig_points(a: Analysis, out: Path) -> Path:
     """Mean and 95% CI of each featured metric at each point (dot-and-whisker)."""
-    plt = _plt()
+    plt = pyplot()
     s = a.summary[a.summary["metric"].isin(a.metrics)]
     ids = sorted(s["point_id"].unique())[:MAX_BAR_POINTS]
     s = s[s["point_id"].isin(ids)]
@@ -191,13 +170,13 @@ def fig_points(a: Analysis, out: Path) -> Path:
         ax.invert_yaxis()
         ax.set_title(m, fontsize=9)
         ax.grid(alpha=0.3, axis="x")
-    return _save(fig, out / "points.png", "Mean and 95% CI per design point", axes, len(a.metrics))
+    return save_figure(fig, out / "points.png", "Mean and 95% CI per design point", axes, len(a.metrics))
 
 
 def fig_forest(a: Analysis, out: Path) -> Path | None:
     if a.contrasts is None or a.contrasts.empty:
         return None
-    plt = _plt()
+    plt = pyplot()
     metrics = list(dict.fromkeys(a.contrasts["metric"]))
     con = a.contrasts[a.contrasts["point_id"].isin(
         sorted(a.contrasts["point_id"].unique())[:MAX_BAR_POINTS])]
@@ -216,7 +195,7 @@ def fig_forest(a: Analysis, out: Path) -> Path | None:
         ax.invert_yaxis()
         ax.set_title(f"{m}: difference from baseline", fontsize=9)
         ax.grid(alpha=0.3, axis="x")
-    return _save(fig, out / "contrasts_forest.png",
+    return save_figure(fig, out / "contrasts_forest.png",
                  "Paired contrasts against the baseline (95% CI; red: CI excludes 0)",
                  axes, len(metrics))
 
@@ -225,7 +204,7 @@ def fig_sensitivity(a: Analysis, out: Path) -> Path | None:
     s = a.sensitivity
     if s is None or s.empty:
         return None
-    plt = _plt()
+    plt = pyplot()
     metrics = list(dict.fromkeys(s["metric"]))
     r, c = _grid_layout(len(metrics))
     n_f = s["factor"].nunique()
@@ -251,7 +230,7 @@ def fig_sensitivity(a: Analysis, out: Path) -> Path | None:
         ax.set_yticks(y, d["factor"], fontsize=7)
         ax.invert_yaxis()
         ax.set_title(m, fontsize=9)
-    return _save(fig, out / "sensitivity.png",
+    return save_figure(fig, out / "sensitivity.png",
                  "Sensitivity (95% CI), on replication means",
                  axes, len(metrics))
 
@@ -277,7 +256,7 @@ def fig_timeseries(a: Analysis, out: Path) -> Path | None:
     ts = a.timeseries
     if ts is None or ts.empty:
         return None
-    plt = _plt()
+    plt = pyplot()
     cols = timeseries_columns(ts, a.metrics)
     if not cols:
         return None
@@ -297,7 +276,7 @@ def fig_timeseries(a: Analysis, out: Path) -> Path | None:
     title = "Time series (mean over replications)"
     if len(all_ids) > len(ids):
         title += f": the first {len(ids)} of {len(all_ids)} design points"
-    return _save(fig, out / "timeseries.png", title, axes, len(cols))
+    return save_figure(fig, out / "timeseries.png", title, axes, len(cols))
 
 
 def _numeric_factors(a: Analysis) -> list[str]:
@@ -393,7 +372,7 @@ def _markdown(a: Analysis, directory: Path, figures: list[tuple[str, Path]]) -> 
             ["Versions", ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items())],
         ]), ""]
     if spec.fixed:
-        lines += ["Fixed overrides: " + ", ".join(f"`{k} = {_fmt(v)}`"
+        lines += ["Fixed overrides: " + ", ".join(f"`{k} = {format_value(v)}`"
                                                   for k, v in spec.fixed.items()), ""]
     if spec.factors:
         lines += ["Factors: " + "; ".join(f"`{k}`: {f.describe()}"
@@ -483,7 +462,7 @@ def _markdown(a: Analysis, directory: Path, figures: list[tuple[str, Path]]) -> 
     lines += ["## Design points", ""]
     pts = a.points.head(MAX_TABLE_POINTS)
     cols = [c for c in pts.columns if not c.startswith("u:") and c != "point_id"]
-    lines += [_md_table(["id"] + cols, [[r["point_id"]] + [_fmt(r[c]) for c in cols]
+    lines += [_md_table(["id"] + cols, [[r["point_id"]] + [format_value(r[c]) for c in cols]
                                         for _, r in pts.iterrows()]), ""]
     lines += ["## Reproduce", "",
               "```sh",

@@ -44,7 +44,6 @@ __all__ = [
     "status",
 ]
 
-log = logging.getLogger(__name__)
 
 #: fixed columns of the runs table, before the parameters and the metrics
 ID_COLUMNS = ("run_id", "point_id", "point", "scenario", "replication", "seed", "status",
@@ -411,13 +410,24 @@ def status(directory: str | Path) -> dict[str, Any]:
     store, spec, design = open_experiment(directory)
     finished, values = _finished_state(store, spec)
     planned = plan_runs(spec, design, values)
-    done = sum(1 for k in planned if k in finished)
-    failed = sum(1 for k in planned if finished.get(k) == "failed")
+    done, failed = _counts(planned, finished)
     m = store.read_manifest()
     return {"directory": str(store.root), "name": spec.name, "state": m.get("state"),
             "planned": len(planned), "done": done, "ok": done - failed, "failed": failed,
             "pending": len(planned) - done, "adaptive": spec.adaptive is not None,
             "started_at": m.get("started_at"), "finished_at": m.get("finished_at")}
+
+
+def _counts(planned: list[tuple[int, int]], finished: dict[tuple[int, int], str]
+            ) -> tuple[int, int]:
+    """Runs of ``planned`` that finished, and of those the failed ones."""
+    done = failed = 0
+    for k in planned:
+        st = finished.get(k)
+        if st is not None:
+            done += 1
+            failed += st == "failed"
+    return done, failed
 
 
 def _drive(store: Store, spec: ExperimentSpec, design: Design, *, executor: str,
@@ -444,15 +454,11 @@ def _drive(store: Store, spec: ExperimentSpec, design: Design, *, executor: str,
     last_flush = time.monotonic()
 
     def flush() -> None:
-        nonlocal buffer, ts_buffer, last_flush
-        store.write_part(buffer, ts_buffer)
-        buffer, ts_buffer = [], []
+        nonlocal last_flush
+        store.write_part(buffer, ts_buffer)  # copies them into Arrow / pandas
+        buffer.clear()
+        ts_buffer.clear()
         last_flush = time.monotonic()
-
-    def counts(planned):
-        done = sum(1 for k in planned if k in finished)
-        failed = sum(1 for k in planned if finished.get(k) == "failed")
-        return done, failed
 
     planned = plan_runs(spec, design, values)
     state = "interrupted"
@@ -462,18 +468,18 @@ def _drive(store: Store, spec: ExperimentSpec, design: Design, *, executor: str,
                 pending = [k for k in planned if k not in finished]
                 if not pending:
                     break
-                done, failed = counts(planned)
+                # counted once per pass; the sink adds each run as it arrives
+                sink = _Sink(finished, values, spec, buffer, ts_buffer, failures,
+                             *_counts(planned, finished))
                 if progress:
-                    progress(ProgressEvent(done, failed, len(planned), 0))
+                    progress(ProgressEvent(sink.done, sink.failed, len(planned), 0))
                 ran += _execute(ex, n_workers, design, settings, pending, chunk_size,
-                                on_result=None, sink=_Sink(
-                                    finished, values, spec, buffer_ref=lambda: buffer,
-                                    ts_ref=lambda: ts_buffer, failures=failures),
+                                sink=sink,
                                 maybe_flush=lambda: (flush() if len(buffer) >= flush_rows or (
                                     buffer and time.monotonic() - last_flush >= flush_seconds)
                                     else None),
                                 report=lambda new: progress and progress(ProgressEvent(
-                                    *counts(planned), len(planned), new)))
+                                    sink.done, sink.failed, len(planned), new)))
                 flush()
                 planned = plan_runs(spec, design, values)
         state = "finished"
@@ -481,7 +487,7 @@ def _drive(store: Store, spec: ExperimentSpec, design: Design, *, executor: str,
         flush()
         raise
     finally:
-        done, failed = counts(planned)
+        done, failed = _counts(planned, finished)
         session["finished_at"] = now_iso()
         session["ran"] = ran
         m = store.read_manifest()
@@ -500,22 +506,26 @@ def _drive(store: Store, spec: ExperimentSpec, design: Design, *, executor: str,
 
 
 class _Sink:
-    """Receives finished runs: buffers records, tracks finished runs and adaptive values."""
+    """Receives finished runs: buffers records, tracks finished runs and adaptive values, and
+    keeps the done / failed counts of the planned runs (every run it gets was pending)."""
 
-    def __init__(self, finished, values, spec, buffer_ref, ts_ref, failures):
+    def __init__(self, finished, values, spec, buffer, ts_buffer, failures, done, failed):
         self.finished = finished
         self.values = values
         self.metric = spec.adaptive.metric if spec.adaptive else None
-        self.buffer_ref = buffer_ref
-        self.ts_ref = ts_ref
+        self.buffer = buffer
+        self.ts_buffer = ts_buffer
         self.failures = failures
+        self.done, self.failed = done, failed
 
     def __call__(self, record: dict, ts: Any) -> None:
-        self.buffer_ref().append(record)
+        self.buffer.append(record)
         if ts is not None:
-            self.ts_ref().append(ts)
+            self.ts_buffer.append(ts)
         key = (record["point_id"], record["replication"])
         self.finished[key] = record["status"]
+        self.done += 1
+        self.failed += record["status"] == "failed"
         if record["status"] != "ok" and len(self.failures) < 5:
             self.failures.append(f"{record['run_id']}: {record['error']}")
         if self.metric:
@@ -524,7 +534,7 @@ class _Sink:
 
 
 def _execute(ex: cf.Executor, n_workers: int, design: Design, settings: RunSettings,
-             pending: list[tuple[int, int]], chunk_size: int | None, on_result, sink: _Sink,
+             pending: list[tuple[int, int]], chunk_size: int | None, sink: _Sink,
              maybe_flush, report) -> int:
     """Submit ``pending`` in chunks, at most a few chunks per worker in flight."""
     todo = iter(pending)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from model.params import SCHEMA, ParameterError
+from model.params import SCHEMA, ParameterError, format_value
 from model.scenarios import DEFAULT_SCENARIO, SCENARIOS
 
 from .errors import ExperimentError
@@ -40,7 +40,6 @@ __all__ = [
 
 DEFAULT_RUN_FN = "model.run:simulate"
 DESIGNS = ("grid", "points", "lhs", "sobol", "morris")
-SAMPLING_DESIGNS = ("lhs", "sobol", "morris")
 EXECUTORS = ("sequential", "process", "dask")
 
 #: Allowed keys per section (top-level tables of the TOML file).
@@ -117,18 +116,10 @@ class Factor:
 
     def describe(self) -> str:
         if self.values is not None:
-            return ", ".join(_fmt(v) for v in self.values)
+            return ", ".join(format_value(v) for v in self.values)
         extra = f", {self.num} values" if self.num else (f", step {self.step:g}" if self.step
                                                         else "")
         return f"{self.low:g} to {self.high:g}{extra}"
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, bool):
-        return str(v).lower()
-    if isinstance(v, float):
-        return f"{v:g}"
-    return str(v)
 
 
 @dataclass(frozen=True)

@@ -45,10 +45,6 @@ PARTS = "parts"
 FORMAT = "carepath-experiment/1"
 _PART_RE = re.compile(r"^(runs|ts)-(\d{6,})\.parquet$")
 
-#: columns that describe how a run went rather than what it computed; they may differ between
-#: two executions of the same run (``same_results`` ignores them).
-VOLATILE_COLUMNS = ("duration_s",)
-
 
 def _file_mode() -> int:
     mask = os.umask(0)
@@ -159,12 +155,6 @@ class Store:
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         data = json.dumps(manifest, indent=2, sort_keys=False, default=str) + "\n"
         atomic_write_bytes(self.root / MANIFEST, data.encode("utf-8"))
-
-    def update_manifest(self, **changes: Any) -> dict[str, Any]:
-        m = self.read_manifest()
-        m.update(changes)
-        self.write_manifest(m)
-        return m
 
     @property
     def spec_path(self) -> Path:
@@ -300,17 +290,17 @@ class Store:
         if not self._part_files("runs") and not self._part_files("ts"):
             return
         win = self._winners()
-        self._merge(self._run_sources(), self.root / RUNS, win, key_is_run=True)
+        self._merge(self._run_sources(), self.root / RUNS, win)
         ts_sources = self._ts_sources()
         if ts_sources:
-            self._merge(ts_sources, self.root / TIMESERIES, win, key_is_run=False)
+            self._merge(ts_sources, self.root / TIMESERIES, win)
         for _, p in self._part_files("runs"):  # runs parts first: see module docstring
             _unlink(p)
         for _, p in self._part_files("ts"):
             _unlink(p)
 
     @staticmethod
-    def _merge(sources, target: Path, win: dict[str, int], key_is_run: bool) -> None:
+    def _merge(sources, target: Path, win: dict[str, int]) -> None:
         schemas = [pq.read_schema(p) for _, p in sources]
         schemas = [s.remove_metadata() for s in schemas]
         schema = pa.unify_schemas(schemas, promote_options="permissive")

@@ -34,9 +34,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from model.params import SCHEMA, CarePathError
+
+from .figures import pyplot, save_figure
 
 __all__ = [
     "Check",
@@ -413,15 +414,11 @@ def run_spec(spec, out: Path, workers: int | None = None) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- statistics
 def _t_ci(d: np.ndarray) -> tuple[int, float, float, float]:
-    d = d[np.isfinite(d)]
-    n = len(d)
-    if n == 0:
-        return 0, math.nan, math.nan, math.nan
-    mean = float(d.mean())
-    if n < 2:
-        return n, mean, math.nan, math.nan
-    hw = float(stats.t.ppf(0.975, n - 1)) * float(d.std(ddof=1)) / math.sqrt(n)
-    return n, mean, mean - hw, mean + hw
+    """n, mean and 95% t-interval of the finite values (:func:`experiments.analysis._ci`)."""
+    from .analysis import _ci
+
+    n, mean, _, lo, hi = _ci(d)
+    return n, mean, lo, hi
 
 
 def _by_point(runs: pd.DataFrame, label: str, metric: str) -> pd.Series:
@@ -625,15 +622,6 @@ def markdown_table(table: pd.DataFrame) -> str:
 
 
 # ----------------------------------------------------------------------------- figures
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _point_ci(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
     ok = runs[runs["status"] == "ok"].copy()
     ok["_v"] = metric_values(ok, metric).to_numpy()
@@ -656,7 +644,7 @@ def pattern_figure(pattern: Pattern, runs: pd.DataFrame, table: pd.DataFrame,
                    path: Path, timeseries: pd.DataFrame | None = None) -> Path:
     """One panel per checked metric: the mean and 95% CI at every design point, titled with the
     check's paired contrast and verdict. Pattern 4 adds the time series of the contrast."""
-    plt = _plt()
+    plt = pyplot()
     metrics = list(dict.fromkeys(c.metric for c in pattern.checks))
     extra = 1 if (timeseries is not None and pattern.number == 4) else 0
     n = len(metrics) + extra
@@ -687,15 +675,13 @@ def pattern_figure(pattern: Pattern, runs: pd.DataFrame, table: pd.DataFrame,
     fig.suptitle(f"Pattern {pattern.number} ({pattern.source}): {pattern.title}\n"
                  "means with 95% CIs over replications; titles: paired contrast [95% CI]",
                  fontsize=9.5)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def _contrast_timeseries(ax, ts: pd.DataFrame, runs: pd.DataFrame, pattern: Pattern) -> None:
     """Pattern 4: weekly treatment - baseline differences (rolling mean) with a 95% band."""
+    from scipy import stats
+
     base_label = pattern.checks[0].baseline
     treat_label = pattern.checks[0].treatment
     ids = runs.drop_duplicates("point_id").set_index("point")["point_id"]
@@ -722,7 +708,7 @@ def _contrast_timeseries(ax, ts: pd.DataFrame, runs: pd.DataFrame, pattern: Patt
 
 def forest_figure(table: pd.DataFrame, path: Path) -> Path:
     """Every check's Vargha-Delaney A (scale-free) with its verdict."""
-    plt = _plt()
+    plt = pyplot()
     t = table[table["rule"] != "positive"].iloc[::-1]
     fig, ax = plt.subplots(figsize=(8.5, 0.32 * len(t) + 1.4))
     y = np.arange(len(t))
@@ -739,11 +725,7 @@ def forest_figure(table: pd.DataFrame, path: Path) -> Path:
     ax.set_title("All pattern checks: effect size (green pass, red fail, orange weak and "
                  "not gating)", fontsize=9)
     ax.grid(alpha=0.3, axis="x")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def pattern_figures(result: ValidationResult, directory: Path) -> list[Path]:
@@ -1039,7 +1021,7 @@ def format_calibration(levels: pd.DataFrame, effects: pd.DataFrame | None = None
 def calibration_figure(levels: pd.DataFrame, effects: pd.DataFrame | None, path: Path) -> Path:
     """Each target's published range (grey) and point (diamond) beside the model's mean and
     95% CI (black), normalised to the target range so that all targets share one axis."""
-    plt = _plt()
+    plt = pyplot()
     rows = []
     for _, r in levels.iterrows():
         rows.append((f"{r['quantity']}\n({r['source']})", r["low"], r["high"], r["point"],
@@ -1069,11 +1051,7 @@ def calibration_figure(levels: pd.DataFrame, effects: pd.DataFrame | None, path:
     ax.set_title("Published range (grey bar; diamond = point)\nvs model mean and 95% CI "
                  "(red = outside the range)", fontsize=9)
     ax.grid(alpha=0.3, axis="x")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 # ----------------------------------------------------------------------------- power trap
@@ -1240,7 +1218,9 @@ def format_trap(effects: pd.DataFrame, metrics=("authority_share", "trust_mean",
 def trap_figure(result: TrapResult, path: Path, smooth: int = 8) -> Path:
     """Weekly means over replications (rolling ``smooth`` weeks) of shocked (solid) and control
     (dashed) runs, low (blue) and high (red) defensiveness; grey: the overload."""
-    plt = _plt()
+    from scipy import stats
+
+    plt = pyplot()
     d = result.design
     panels = [("caseload_mean", "Caseload per clinician"),
               ("demand_ratio_mean", "Demand / capacity"),
@@ -1275,16 +1255,12 @@ def trap_figure(result: TrapResult, path: Path, smooth: int = 8) -> Path:
     fig.suptitle("Defensive power trap: caseload raised for a year (grey), then lowered; "
                  f"{d.replications} paired replications, {smooth}-week rolling means, "
                  "95% bands on shocked runs", fontsize=10)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def trap_effects_figure(result: TrapResult, path: Path) -> Path:
     """Shocked - control differences by phase with 95% CIs, low vs high defensiveness."""
-    plt = _plt()
+    plt = pyplot()
     eff = result.effects
     metrics = [("authority_share", "authority share"), ("trust_mean", "trust"),
                ("perceived_coercion_mean", "perceived coercion"), ("stress_mean", "stress"),
@@ -1308,11 +1284,7 @@ def trap_effects_figure(result: TrapResult, path: Path) -> Path:
         ax.grid(alpha=0.3)
     axes[0].legend(title="defensiveness", fontsize=7, title_fontsize=7)
     axes[0].set_ylabel("shocked - control (95% CI)")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 # ----------------------------------------------------------------------------- docs
@@ -1349,7 +1321,9 @@ def _horizon_run(years, seed, replication) -> list[dict[str, Any]]:
 
 
 def horizon_figure(h: pd.DataFrame, path: Path) -> Path:
-    plt = _plt()
+    from scipy import stats
+
+    plt = pyplot()
     metrics = [t for t in TARGETS if t.metric not in ("caseload_per_clinician",)]
     ncol = 4
     nrow = math.ceil(len(metrics) / ncol)
@@ -1369,11 +1343,7 @@ def horizon_figure(h: pd.DataFrame, path: Path) -> Path:
         ax.set_visible(False)
     fig.suptitle("Default scenario: each target over the year of the run it is measured in "
                  "(grey: published range; dotted: the calibrated horizon, year 3)", fontsize=9.5)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def _md_levels(levels: pd.DataFrame) -> str:

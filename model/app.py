@@ -69,7 +69,8 @@ from model import (  # noqa: E402
     ParameterError,
     resolve_params,
 )
-from model.population import NEVER, PATIENT_COLUMNS  # noqa: E402
+from model.population import NEVER  # noqa: E402
+from model.scenarios import check_scenario  # noqa: E402
 from model.submodels import Role, Status  # noqa: E402
 
 __all__ = [
@@ -126,11 +127,8 @@ CSS = """
 # ----------------------------------------------------------------------------- input handling
 def initial_scenario() -> str:
     """The scenario the page opens with: ``$CAREPATH_SCENARIO`` or the default."""
-    name = os.environ.get("CAREPATH_SCENARIO") or DEFAULT_SCENARIO
-    if name not in SCENARIOS:
-        raise ParameterError("scenario", name, "one of " + ", ".join(SCENARIOS),
-                             "environment variable CAREPATH_SCENARIO")
-    return name
+    return check_scenario(os.environ.get("CAREPATH_SCENARIO") or DEFAULT_SCENARIO,
+                          "environment variable CAREPATH_SCENARIO")
 
 
 def coerce_seed(value) -> int | None:
@@ -449,12 +447,8 @@ def network_positions(model):
     recent = np.flatnonzero(left & (last_week >= model.week - RECENT_WEEKS) & (last_week > NEVER))
     outer = 1.0 + r_disc + 0.12
     jitter = (((recent * 0.6180339887498949) % 1.0) - 0.5) * (2 * np.pi / max(n_c, 1)) * 0.8
-    if "last_clinician" in PATIENT_COLUMNS and n_c:
-        last = pa.view("last_clinician")[recent]
-        base = np.where(last >= 0, theta[np.clip(last, 0, n_c - 1)], recent * 2.399963229728653)
-    else:
-        base = recent * 2.399963229728653
-    a = base + jitter
+    last = pa.view("last_clinician")[recent]
+    a = np.where(last >= 0, theta[last], recent * 2.399963229728653) + jitter
     rxy = np.column_stack([outer * np.cos(a), outer * np.sin(a)])
     return cxy, idx, pxy, recent, rxy, r_disc
 
@@ -527,9 +521,7 @@ class NetworkChart(_Blitted):
         pos[recent] = rxy
         clin = pa.view("clinician")[idx]
         self.links.set_segments(np.stack([pxy, cxy[clin]], axis=1))
-        g = model.patient_network
-        e = np.array(g.edges(), dtype=np.int64).reshape(-1, 2)
-        e = e[(e < pa.n).all(axis=1)]
+        e = model.patient_ties
         e = e[~np.isnan(pos[e[:, 0], 0]) & ~np.isnan(pos[e[:, 1], 0])]
         self.ties.set_segments(np.stack([pos[e[:, 0]], pos[e[:, 1]]], axis=1))
         trust = pa.view("trust_pc")[idx]
@@ -763,7 +755,7 @@ def SingleView(model: solara.Reactive, params: solara.Reactive[dict], visible: b
         name = NAME_OF_TITLE[title]
         new = initial_params(name, params.value["rng"])
         params.value = new
-        model.value = make_model(name, new["rng"], scenario_levers(name))
+        model.value = make_model(name, new["rng"])
         force_update()
 
     def on_seed(text):
@@ -806,8 +798,7 @@ def SingleView(model: solara.Reactive, params: solara.Reactive[dict], visible: b
 
 
 def make_pair(left: str, right: str, seed_text: str):
-    return (make_model(left, seed_text, scenario_levers(left)),
-            make_model(right, seed_text, scenario_levers(right)))
+    return make_model(left, seed_text), make_model(right, seed_text)
 
 
 def _short(name: str) -> str:
@@ -910,7 +901,7 @@ def CompareView(pair: solara.Reactive, compare: solara.Reactive[dict], visible: 
 def Page():
     """The whole app: tabs "One service" and "Side by side" in the title bar."""
     start = solara.use_memo(initial_scenario, [])
-    first = solara.use_memo(lambda: make_model(start, DEFAULT_SEED, scenario_levers(start)), [])
+    first = solara.use_memo(lambda: make_model(start, DEFAULT_SEED), [])
     model = solara.use_reactive(first)
     params = solara.use_reactive(solara.use_memo(lambda: initial_params(start), []))
     right0 = start if start != DEFAULT_SCENARIO else COMPARE_DEFAULT_RIGHT

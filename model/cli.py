@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from .params import GROUPS, SCHEMA, CarePathError, ParameterError, coerce_value
-from .scenarios import DEFAULT_SCENARIO, SCENARIOS
+from .scenarios import DEFAULT_SCENARIO, SCENARIOS, check_scenario
 
 log = logging.getLogger("carepath")
 
@@ -68,9 +68,7 @@ def cmd_run(args) -> int:
     from .plots import save_run_figure
     from .run import simulate
 
-    if args.scenario not in SCENARIOS:
-        raise ParameterError("scenario", args.scenario, "one of " + ", ".join(SCENARIOS),
-                             "--scenario")
+    check_scenario(args.scenario, "--scenario")
     overrides = _parse_sets(args.set)
     if args.window is None:
         args.window = min(52, args.steps)
@@ -153,9 +151,7 @@ def cmd_params(args) -> int:
 
 
 def cmd_viz(args) -> int:
-    if args.scenario not in SCENARIOS:
-        raise ParameterError("scenario", args.scenario, "one of " + ", ".join(SCENARIOS),
-                             "--scenario")
+    check_scenario(args.scenario, "--scenario")  # before importing the browser stack
     try:
         from .viz_server import serve
     except ImportError as exc:  # the viz extra is missing

@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .params import GROUPS, SCHEMA
+from .params import GROUPS, SCHEMA, format_value
 from .scenarios import DEFAULT_SCENARIO, SCENARIOS
 
 DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "parameters.md"
@@ -20,12 +20,6 @@ DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "parameters.md"
 
 def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def _value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def render() -> str:
@@ -49,9 +43,9 @@ def render() -> str:
         lines += [f"## {title}", "", "| name | type | default | range | unit | meaning | source |",
                   "|---|---|---|---|---|---|---|"]
         for p in rows:
-            rng = "true/false" if p.kind == "bool" else f"{_value(p.low)} – {_value(p.high)}"
+            rng = "true/false" if p.kind == "bool" else f"{format_value(p.low)} – {format_value(p.high)}"
             name = f"`{p.name}`" + (" **lever**" if p.lever else "")
-            lines.append(f"| {name} | {p.kind} | {_value(p.default)} | {rng} | {_cell(p.unit)} "
+            lines.append(f"| {name} | {p.kind} | {format_value(p.default)} | {rng} | {_cell(p.unit)} "
                          f"| {_cell(p.meaning)} | {_cell(p.source)} |")
         lines.append("")
     lines += ["## Named scenarios", "",
@@ -62,7 +56,7 @@ def render() -> str:
         if s.overrides:
             lines += ["| parameter | value | default |", "|---|---|---|"]
             for k, v in s.overrides.items():
-                lines.append(f"| `{k}` | {_value(v)} | {_value(SCHEMA[k].default)} |")
+                lines.append(f"| `{k}` | {format_value(v)} | {format_value(SCHEMA[k].default)} |")
             lines.append("")
     return "\n".join(lines)
 

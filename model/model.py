@@ -380,6 +380,11 @@ class CarePathwayModel(mesa.Model):
         return self._network_cache[1]
 
     @property
+    def patient_ties(self) -> np.ndarray:
+        """Patients' social ties as an (n_ties, 2) array of patient indices (no networkx)."""
+        return np.column_stack(self._edge_arrays)
+
+    @property
     def _edge_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         return self._edge_u[: self._n_edges], self._edge_v[: self._n_edges]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .params import ParameterError
@@ -22,7 +22,6 @@ class RunResult:
     scenario: str
     timeseries: Any = None  # pandas.DataFrame or None
     events: Any = None  # pandas.DataFrame or None (event_log=True)
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _check_int(name: str, value: Any, low: int, source: str) -> int:

@@ -12,7 +12,7 @@ from typing import Any
 
 from .params import ParameterError, validate
 
-__all__ = ["DEFAULT_SCENARIO", "SCENARIOS", "Scenario", "resolve_params"]
+__all__ = ["DEFAULT_SCENARIO", "SCENARIOS", "Scenario", "check_scenario", "resolve_params"]
 
 
 @dataclass(frozen=True)
@@ -112,12 +112,18 @@ for _s in _SCENARIOS:
     validate(_s.overrides, source=f"scenario '{_s.name}'", complete=True)
 
 
+def check_scenario(name: str, source: str | None = None) -> str:
+    """``name`` if it names a scenario; otherwise a ParameterError naming the choices and
+    ``source`` (where the name came from)."""
+    if name not in SCENARIOS:
+        raise ParameterError("scenario", name, "one of " + ", ".join(SCENARIOS), source)
+    return name
+
+
 def resolve_params(scenario: str | None = None, overrides: Mapping[str, Any] | None = None,
                    source: str | None = None) -> dict[str, Any]:
     """Full, validated parameter dict: schema defaults < scenario overrides < ``overrides``."""
-    name = scenario or DEFAULT_SCENARIO
-    if name not in SCENARIOS:
-        raise ParameterError("scenario", name, "one of " + ", ".join(SCENARIOS), source)
+    name = check_scenario(scenario or DEFAULT_SCENARIO, source)
     merged = dict(SCENARIOS[name].overrides)
     merged.update(validate(overrides or {}, source=source))
     return validate(merged, source=source, complete=True)

@@ -22,11 +22,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import webbrowser
 from pathlib import Path
 
 from .params import CarePathError, ParameterError
-from .scenarios import DEFAULT_SCENARIO, SCENARIOS
+from .scenarios import DEFAULT_SCENARIO, check_scenario
 
 __all__ = ["APP", "free_port", "serve", "solara_command", "start", "stop", "url_for", "wait_until_up"]
 
@@ -75,9 +74,7 @@ def start(scenario: str | None = None, port: int = 8765, host: str = "127.0.0.1"
     """Start the server as a child process and return it (does not wait for it to answer).
 
     ``env`` adds environment variables (e.g. ``SOLARA_HOME``/``MPLCONFIGDIR`` in tests)."""
-    name = scenario or DEFAULT_SCENARIO
-    if name not in SCENARIOS:
-        raise ParameterError("scenario", name, "one of " + ", ".join(SCENARIOS), "--scenario")
+    name = check_scenario(scenario or DEFAULT_SCENARIO, "--scenario")
     _check_port(host, port)
     child_env = {**os.environ, **(env or {}), "CAREPATH_SCENARIO": name}
     # The app imports the ``model`` package: make sure the child finds it even when the package
@@ -110,12 +107,10 @@ def wait_until_up(url: str, timeout: float = 60.0,
         time.sleep(0.25)
 
 
-def serve(scenario: str | None, port: int, host: str = "127.0.0.1",
-          open_browser: bool = False) -> int:
+def serve(scenario: str | None, port: int, host: str = "127.0.0.1") -> int:
     """Run the browser view until interrupted (Ctrl+C); returns an exit code.
 
-    Prints the address to open. ``open_browser`` opens it in the default browser once the
-    server answers."""
+    Prints the address to open."""
     url = url_for(host, port)
     proc = start(scenario, port, host)
     print(f"carepath browser view ({scenario or DEFAULT_SCENARIO}): {url}", flush=True)
@@ -123,15 +118,6 @@ def serve(scenario: str | None, port: int, host: str = "127.0.0.1",
         print(f"  listening on all network addresses: others open http://<this machine's "
               f"address>:{port}/", flush=True)
     print("  press Ctrl+C to stop", flush=True)
-    if open_browser:
-        def _open():
-            try:
-                wait_until_up(url, process=proc)
-            except CarePathError:
-                return
-            webbrowser.open(url)
-
-        threading.Thread(target=_open, daemon=True).start()
     # Stop the server with us: Ctrl+C, or a SIGTERM from a process manager.
     previous = None
     if threading.current_thread() is threading.main_thread():
