@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from model.cli import int_at_least
 
 from .errors import ExperimentError
 from .spec import EXECUTORS
@@ -17,21 +18,8 @@ from .spec import EXECUTORS
 __all__ = ["build_parser", "main", "register"]
 
 
-def _positive_int(flag: str):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < 1:
-            raise argparse.ArgumentTypeError(f"{flag}: got {text!r}; allowed: an integer >= 1")
-        return value
-
-    return parse
-
-
 def _add_execution_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workers", type=_positive_int("--workers"), default=None,
+    p.add_argument("--workers", type=int_at_least("--workers", 1), default=None,
                    help="worker processes (default: the file's [execution] workers, else every "
                         "CPU); with --executor dask and no --scheduler, the local cluster's size")
     p.add_argument("--executor", choices=EXECUTORS, default=None,
@@ -39,7 +27,7 @@ def _add_execution_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (implies --executor "
                         "dask); without it dask starts a local cluster")
-    p.add_argument("--chunk-size", type=_positive_int("--chunk-size"), default=None,
+    p.add_argument("--chunk-size", type=int_at_least("--chunk-size", 1), default=None,
                    help="runs per task (default: automatic, about half a second of work)")
 
 
@@ -60,6 +48,9 @@ def register(subparsers) -> None:
     p.add_argument("--run-fn", default=None, metavar="MODULE:FUNCTION",
                    help="run function instead of the file's (e.g. experiments.testing:"
                         "fake_simulate to try a file quickly)")
+    p.add_argument("--seed", type=int_at_least("--seed", 0), default=None,
+                   help="root seed instead of the file's experiment.seed (the report's "
+                        "'Reproduce' section gives the one a sweep used)")
     p.set_defaults(func=cmd_sweep)
 
     p = subparsers.add_parser("resume", help="continue an interrupted sweep, skipping "
@@ -151,14 +142,13 @@ def _run(fn, directory: Path, desc: str, want_report: bool, **kwargs) -> int:
 
 def cmd_sweep(args) -> int:
     from .runner import run_experiment
-    from .spec import load_spec, parse_spec
+    from .spec import load_spec
 
     spec = load_spec(args.file)
-    if args.run_fn:
-        spec = parse_spec(spec.text, spec.source, spec.name, run_fn=args.run_fn)
     out = Path(args.out) if args.out else Path("results") / spec.name
-    return _run(lambda **kw: run_experiment(spec, out, overwrite=args.overwrite, **kw), out,
-                spec.name, args.report, **_execution(args))
+    return _run(lambda **kw: run_experiment(spec, out, overwrite=args.overwrite,
+                                            run_fn=args.run_fn, seed=args.seed, **kw),
+                out, spec.name, args.report, **_execution(args))
 
 
 def cmd_resume(args) -> int:

@@ -43,6 +43,36 @@ def fmt(x: Any) -> str:
     return f"{x:.3f}"
 
 
+_SEED_SOURCE = {"file": "from the experiment file", "argument": "given with --seed",
+                "generated": "drawn at random when the sweep started"}
+
+
+def reproduce_command(manifest: dict[str, Any], directory: Path) -> str:
+    """The ``carepath sweep`` command that repeats the sweep recorded in ``manifest``: the
+    stored copy of the experiment file, its root seed pinned (it may have been drawn at
+    random) and the run function it used."""
+    import shlex
+
+    from .spec import load_spec
+    from .store import SPEC_COPY
+
+    copy = directory / SPEC_COPY
+    parts = ["carepath", "sweep", str(copy), "--seed", str(manifest["root_seed"])]
+    if manifest.get("run_fn") and manifest["run_fn"] != load_spec(copy).run_fn:
+        parts += ["--run-fn", manifest["run_fn"]]
+    parts += ["--out", str(directory.with_name(directory.name + "-again"))]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def _code_version(manifest: dict[str, Any]) -> str:
+    git = manifest.get("git") or {}
+    versions = manifest.get("versions") or {}
+    where = (f"git commit `{git['commit'][:12]}`" + (" with uncommitted changes" if
+             git.get("dirty") else "")) if git.get("commit") else "no git commit was recorded"
+    pkgs = ", ".join(f"{k} {v}" for k, v in versions.items())
+    return where + (f" ({pkgs})" if pkgs else "")
+
+
 def _ci(lo, hi) -> str:
     return f"[{fmt(lo)}, {fmt(hi)}]"
 
@@ -465,11 +495,13 @@ def _markdown(a: Analysis, directory: Path, figures: list[tuple[str, Path]]) -> 
     lines += [_md_table(["id"] + cols, [[r["point_id"]] + [format_value(r[c]) for c in cols]
                                         for _, r in pts.iterrows()]), ""]
     lines += ["## Reproduce", "",
-              "```sh",
-              f"carepath sweep {m.get('experiment_file')} --out {directory}",
-              f"carepath report {directory}",
-              "```", "",
-              "The root seed is in the experiment file or `manifest.json`; each run's seed is in "
-              "the runs table. Tables: `runs.parquet` (one row per run: parameters, seed, status, "
-              "metrics), `points.parquet`, and the CSVs in this folder.", ""]
+              "The same runs, seeds and results again, into a new directory, from the copy of "
+              "the experiment file kept with the results:", "",
+              "```sh", reproduce_command(m, directory), "```", "",
+              "Identical numbers need the same code: " + _code_version(m) + ".", "",
+              f"The root seed ({m.get('root_seed')}, "
+              f"{_SEED_SOURCE.get(m.get('seed_source'), 'recorded')}) is in `manifest.json`; "
+              "each run's seed is in the runs table. "
+              "Tables: `runs.parquet` (one row per run: parameters, seed, status, metrics), "
+              "`points.parquet`, and the CSVs in this folder.", ""]
     return "\n".join(lines)

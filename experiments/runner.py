@@ -277,8 +277,8 @@ def _versions() -> dict[str, str]:
     from importlib import metadata
 
     out = {"python": platform.python_version()}
-    for dist in ("carepath", "mesa", "numpy", "pandas", "pyarrow", "scipy", "SALib", "dask",
-                 "distributed", "networkx"):
+    for dist in ("carepath", "mesa", "numpy", "numba", "pandas", "pyarrow", "scipy", "SALib",
+                 "dask", "distributed", "networkx"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             out[dist] = metadata.version(dist)
     return out
@@ -308,17 +308,26 @@ def _load_any_spec(spec: ExperimentSpec | str | Path, run_fn: str | None) -> Exp
 def run_experiment(spec: ExperimentSpec | str | Path, out: str | Path, *,
                    executor: str | None = None, workers: int | None = None,
                    scheduler: str | None = None, chunk_size: int | None = None,
-                   run_fn: str | None = None, overwrite: bool = False,
+                   run_fn: str | None = None, seed: int | None = None,
+                   overwrite: bool = False,
                    progress: Callable[[ProgressEvent], None] | None = None,
                    flush_seconds: float = 2.0, flush_rows: int = 500) -> SweepResult:
     """Validate, plan and run an experiment into the directory ``out``.
 
     Arguments given here override the file's ``[execution]`` table; ``run_fn``
-    (``"module:function"``) overrides ``experiment.run_fn``.
+    (``"module:function"``) overrides ``experiment.run_fn`` and ``seed`` the root seed
+    (``experiment.seed``; without either, a random root seed is drawn and recorded).
     """
     spec = _load_any_spec(spec, run_fn)
     seed_source = "file"
-    if spec.seed is None:
+    if seed is not None:
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**128:
+            raise ExperimentError("bad root seed", key="seed", value=seed,
+                                  allowed="an integer in [0, 2**128)",
+                                  file="run_experiment(seed=...)")
+        spec = spec.with_seed(seed)
+        seed_source = "argument"
+    elif spec.seed is None:
         import numpy as np
 
         spec = spec.with_seed(int(np.random.SeedSequence().entropy))

@@ -7,9 +7,10 @@ model reproduces the evidence (``docs/validation.md``).
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
+
+from model.cli import int_at_least
 
 from .validation import (CALIBRATION_FULL, CALIBRATION_QUICK, PATTERNS, TRAP, TRAP_QUICK,
                          ValidationError, calibration_figure, format_calibration, format_table,
@@ -17,16 +18,6 @@ from .validation import (CALIBRATION_FULL, CALIBRATION_QUICK, PATTERNS, TRAP, TR
                          run_validation, trap_effects_figure, trap_figure)
 
 __all__ = ["cmd_validate", "register"]
-
-
-def _workers(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"--workers: got {text!r}; allowed: an integer >= 1")
-    return value
 
 
 def register(subparsers) -> None:
@@ -42,7 +33,7 @@ def register(subparsers) -> None:
     p.add_argument("--out", metavar="DIR", default="results/validation",
                    help="output directory: experiment runs, validation.csv/.md and figures/ "
                         "(default results/validation)")
-    p.add_argument("--workers", type=_workers, default=None,
+    p.add_argument("--workers", type=int_at_least("--workers", 1), default=None,
                    help="worker processes (default: every CPU; 1 runs in this process)")
     p.add_argument("--patterns", metavar="LIST", default=None,
                    help="only these patterns, e.g. 1,3,7 (default: all seven)")

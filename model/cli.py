@@ -41,7 +41,7 @@ def _parse_sets(items: list[str] | None) -> dict:
     return out
 
 
-def _int_at_least(flag: str, low: int):
+def int_at_least(flag: str, low: int):
     """argparse type: an integer >= ``low``, with an error naming the flag and the range."""
     def parse(text: str) -> int:
         try:
@@ -175,10 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"named scenario (default {DEFAULT_SCENARIO}; see `carepath scenarios`)")
     p.add_argument("--set", action="append", metavar="NAME=VALUE",
                    help="override a parameter (repeatable; see `carepath params`)")
-    p.add_argument("--steps", type=_int_at_least("--steps", 1), default=156,
+    p.add_argument("--steps", type=int_at_least("--steps", 1), default=156,
                    help="weeks to simulate (default 156 = 3 years)")
-    p.add_argument("--seed", type=_int_at_least("--seed", 0), default=1, help="random seed")
-    p.add_argument("--window", type=_int_at_least("--window", 1), default=None,
+    p.add_argument("--seed", type=int_at_least("--seed", 0), default=1, help="random seed")
+    p.add_argument("--window", type=int_at_least("--window", 1), default=None,
                    help="summary window in weeks (default 52, or --steps if shorter)")
     p.add_argument("--out", default="results/run", help="output folder (default results/run)")
     p.add_argument("--format", choices=("csv", "parquet"), default="csv",
@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("viz", help="serve the browser view (SolaraViz) on 127.0.0.1")
     p.add_argument("--scenario", default=DEFAULT_SCENARIO)
-    p.add_argument("--port", type=_int_at_least("--port", 1), default=8765)
+    p.add_argument("--port", type=int_at_least("--port", 1), default=8765)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1; 0.0.0.0 to share on a network)")
     p.set_defaults(func=cmd_viz)

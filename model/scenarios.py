@@ -64,11 +64,11 @@ _SCENARIOS = [
     Scenario(
         "coercive_climate",
         "Coercive climate",
-        "Compulsion used at lower risk, no limit on informal leverage, more defensive clinicians "
-        "more ready to threaten, no trauma-informed care and no advocacy.",
+        "Compulsion used at lower risk, more defensive clinicians more ready to threaten and to "
+        "use informal leverage, and no peer advocates or advance statements. As in the default service, informal "
+        "leverage is not limited and care is not trauma-informed.",
         {
             "compulsion_risk_threshold": 0.5,
-            "leverage_limit": 0.0,
             "defensiveness_mean": 0.65,
             "propensity_threaten": -1.2,
             "propensity_leverage": -0.6,

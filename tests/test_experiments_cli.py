@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -143,6 +144,38 @@ def test_carepath_cli_runs_the_experiment_commands(tmp_path):
     r = run_cli(["sweep", "missing.toml"], tmp_path, module="model.cli")
     assert r.returncode == 2 and "error:" in r.stderr and "not found" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_report_reproduce_command_repeats_a_sweep_with_a_random_seed(tmp_path, capsys,
+                                                                      monkeypatch):
+    """A file without a seed, run with --run-fn: the report's 'Reproduce' command (pinned
+    root seed, same run function, stored copy of the file) gives the same runs table."""
+    monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path / "mpl"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "g.toml").write_text(SPEC.replace("seed = 5\n", "").replace(
+        'run_fn = "experiments.testing:fake_simulate"\n', ""))
+    assert cli.main(["sweep", "g.toml", "--out", "first", "--executor", "sequential",
+                     "--run-fn", "experiments.testing:fake_simulate", "--report"]) == 0
+    manifest = E.Store.open("first").read_manifest()
+    report = (tmp_path / "first/report/report.md").read_text()
+    block = report.split("## Reproduce", 1)[1].split("```sh\n", 1)[1].split("\n```", 1)[0]
+    argv = shlex.split(block)
+    assert argv[:2] == ["carepath", "sweep"] and "--seed" in argv and "--run-fn" in argv
+    seed = int(argv[argv.index("--seed") + 1])
+    assert seed == manifest["root_seed"] and manifest["seed_source"] == "generated"
+    assert "drawn at random" in report
+    (tmp_path / "g.toml").unlink()  # the command must not need the original file
+    capsys.readouterr()
+    assert cli.main(argv[1:] + ["--executor", "sequential"]) == 0
+    again = Path(argv[argv.index("--out") + 1])
+    first, second = E.load("first")["runs"], E.load(again)["runs"]
+    assert len(first) == 18
+    pd.testing.assert_frame_equal(comparable(first), comparable(second))
+    # a different --seed changes every run's seed
+    assert cli.main(["sweep", str(tmp_path / "first/experiment.toml"), "--seed", str(seed + 1),
+                     "--out", "third", "--executor", "sequential",
+                     "--run-fn", "experiments.testing:fake_simulate"]) == 0
+    assert not set(E.load("third")["runs"]["seed"]) & set(first["seed"])
 
 
 def _start(tmp_path, args):
