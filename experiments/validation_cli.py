@@ -65,9 +65,13 @@ def cmd_validate(args) -> int:
     res = run_validation(quick=args.quick, out=args.out, workers=args.workers,
                          patterns=patterns, progress=_progress)
     print(format_table(res.table))
-    n_ok = int(res.table["passed"].sum())
-    print(f"\n{n_ok}/{len(res.table)} checks passed in {res.seconds:.0f} s "
-          f"({mode}: see {args.out}/validation.md and {args.out}/figures/).")
+    gate = res.table["gate"]
+    n_ok = int(res.table.loc[gate, "passed"].sum())
+    extra = int((~gate).sum())
+    print(f"\n{n_ok}/{int(gate.sum())} deciding checks passed"
+          + (f" (and {extra} reported, not deciding)" if extra else "")
+          + f" in {res.seconds:.0f} s ({mode}: see {args.out}/validation.md and "
+          f"{args.out}/figures/).")
     if args.calibration:
         sizes = CALIBRATION_QUICK if args.quick else CALIBRATION_FULL
         cal = run_calibration(out=args.out, workers=args.workers,

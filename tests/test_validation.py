@@ -209,7 +209,7 @@ def test_cli_validate_one_pattern(tmp_path, capsys):
     assert main(["validate", "--quick", "--patterns", "4", "--out", str(out),
                  "--workers", "1"]) == 0
     text = capsys.readouterr().out
-    assert "P4a" in text and "PASS" in text and "checks passed" in text
+    assert "P4a" in text and "PASS" in text and "4/4 deciding checks passed in" in text
     assert (out / "figures" / "pattern4.png").is_file()
 
 
@@ -224,6 +224,11 @@ def test_cli_exit_status_when_a_check_fails(quick, monkeypatch, capsys):
     assert main(["validate", "--quick"]) == 1
     captured = capsys.readouterr()
     assert "FAIL" in captured.out and "FAILED: pattern(s) 1" in captured.err
+    # the count is of deciding checks; the non-gating one (3g) is mentioned, not counted
+    n_gate = int(bad["gate"].sum())
+    assert n_gate == len(bad) - 1
+    assert (f"{n_gate - 1}/{n_gate} deciding checks passed (and 1 reported, not deciding)"
+            in captured.out)
 
 
 @pytest.mark.parametrize("argv", [["--patterns", "9"], ["--patterns", ","],
