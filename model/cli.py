@@ -63,6 +63,22 @@ def _fmt(v: float) -> str:
     return f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
+def format_summary(summary: dict[str, float]) -> str:
+    """The summary as grouped lines of key, value and a short label (``model.outputs``)."""
+    from .outputs import SUMMARY_GROUPS, summary_label
+
+    width = max(len(k) for k in summary)
+    grouped = [(title, [k for k, _ in keys if k in summary]) for title, keys in SUMMARY_GROUPS]
+    placed = {k for _, keys in grouped for k in keys}
+    grouped.append(("Other", [k for k in summary if k not in placed]))
+    lines = []
+    for title, keys in grouped:
+        if keys:
+            lines += [f"\n{title}"] + [f"  {k:<{width}}  {_fmt(summary[k]):>9}  "
+                                       f"{summary_label(k)}".rstrip() for k in keys]
+    return "\n".join(lines)
+
+
 # ----------------------------------------------------------------------------- run
 def cmd_run(args) -> int:
     from .plots import save_run_figure
@@ -112,11 +128,9 @@ def cmd_run(args) -> int:
         result.events.to_csv(out / "events.csv", index=False)
     fig_path = save_run_figure(ts, out / "run.png",
                                title=f"{SCENARIOS[args.scenario].title} — seed {args.seed}")
-    width = max(len(k) for k in result.summary)
     print(f"Summary of the last {args.window} weeks ({args.scenario}, seed {args.seed}, "
-          f"{args.steps} weeks):")
-    for key, value in result.summary.items():
-        print(f"  {key:<{width}}  {_fmt(value)}")
+          f"{args.steps} weeks; each key is defined in docs/ODD.md, section 7.13):")
+    print(format_summary(result.summary))
     print(f"\nWrote {ts_path}, {out / 'summary.json'}, {fig_path}"
           + (f", {out / 'events.csv'}" if result.events is not None else ""))
     return 0

@@ -38,7 +38,18 @@ def test_run_writes_timeseries_summary_and_figure(tmp_path):
     assert len(ev) == ts["decisions"].sum()
     # the printed summary is the summary that was written
     line = next(l for l in r.stdout.splitlines() if l.strip().startswith("deals_made"))
-    assert float(line.split()[-1]) == summary["summary"]["deals_made"]
+    assert float(line.split()[1]) == summary["summary"]["deals_made"]
+    assert line.endswith("deals agreed")  # with its label, under its group
+    assert "\nReciprocal deals\n" in r.stdout
+
+
+def test_every_summary_key_has_one_group_and_a_label():
+    from model import SUMMARY_KEYS
+    from model.outputs import SUMMARY_GROUPS, summary_label
+
+    grouped = [k for _, keys in SUMMARY_GROUPS for k, _ in keys]
+    assert sorted(grouped) == sorted(SUMMARY_KEYS)  # each once, none unknown
+    assert all(summary_label(k) for k in SUMMARY_KEYS)
 
 
 def test_run_is_reproducible_and_parquet_works(tmp_path):
