@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from model.outputs import LADDER_COLOURS, LADDER_LABELS
 from model.params import format_value
 
 from .analysis import Analysis, analyse
@@ -25,7 +26,6 @@ __all__ = ["fmt", "write_report"]
 MAX_TABLE_POINTS = 60  # rows of per-point tables shown in the Markdown
 MAX_BAR_POINTS = 40  # points in the involvement ladder / point plots
 LADDER = [f"involvement_share_{i}" for i in range(5)]
-LADDER_LABELS = ["0 overridden", "1 informed", "2 consulted", "3 shared", "4 patient-led"]
 
 
 def fmt(x: Any) -> str:
@@ -162,9 +162,8 @@ def fig_ladder(a: Analysis, out: Path) -> Path | None:
     means = means.head(MAX_BAR_POINTS)
     fig, ax = plt.subplots(figsize=(8, 0.35 * len(means) + 1.6))
     left = np.zeros(len(means))
-    colours = plt.get_cmap("RdYlGn")(np.linspace(0.1, 0.9, 5))
     y = np.arange(len(means))
-    for col, label, colour in zip(LADDER, LADDER_LABELS, colours):
+    for col, label, colour in zip(LADDER, LADDER_LABELS, LADDER_COLOURS):
         vals = means[col].to_numpy(dtype=float)
         ax.barh(y, vals, left=left, color=colour, label=label)
         left += vals

@@ -69,6 +69,8 @@ from model import (  # noqa: E402
     ParameterError,
     resolve_params,
 )
+from model.outputs import (LADDER_COLOURS, LADDER_LABELS, PRESSURE_COLOURS,  # noqa: E402
+                           PRESSURE_LABELS, SMOOTH_WEEKS, trailing_mean)
 from model.population import NEVER  # noqa: E402
 from model.scenarios import check_scenario  # noqa: E402
 from model.submodels import Role, Status  # noqa: E402
@@ -95,10 +97,6 @@ PAPERS = {
     "S5": "Nakanishi et al. 2021, system-level barriers to recovery (BJPsych Open)",
 }
 
-LADDER = ("overridden", "informed", "consulted", "shared", "patient-led")
-LADDER_COLOURS = ("#b2182b", "#ef8a62", "#fddbc7", "#7fbf7b", "#1b7837")
-PRESSURE = ("none / persuasion", "leverage", "offer (deal)", "threat", "compulsion")
-PRESSURE_COLOURS = ("#e0e0e0", "#fdd49e", "#fc8d59", "#d7301f", "#7f0000")
 ROLE_MARKERS = {Role.PASSIVE: ("v", "prefers passive role"),
                 Role.COLLABORATIVE: ("o", "prefers collaborative role"),
                 Role.ACTIVE: ("^", "prefers active role")}
@@ -287,18 +285,6 @@ class _Blitted:
         return _encode(self.canvas)
 
 
-def _trailing_mean(x: np.ndarray, weeks: int) -> np.ndarray:
-    """Mean over the last ``weeks`` weeks (fewer at the start); NaN counts as 0."""
-    c = np.concatenate([[0.0], np.cumsum(np.nan_to_num(x))])
-    n = np.arange(1, len(x) + 1)
-    lo = np.maximum(0, n - weeks)
-    return (c[n] - c[lo]) / (n - lo)
-
-
-#: Weekly shares are noisy (a few dozen decisions a week): the stacked charts show 4-week means.
-SMOOTH_WEEKS = 4
-
-
 class _Stack:
     """Stacked shares (0-1) of ``prefix0`` ... ``prefix4`` over the weeks (trailing
     :data:`SMOOTH_WEEKS`-week means), updated in place."""
@@ -315,7 +301,7 @@ class _Stack:
         w = _weeks(model)[1:]
         bottom = np.zeros(len(w))
         for k, poly in enumerate(self.artists):
-            top = bottom + _trailing_mean(_series(model, f"{self.prefix}{k}")[1:], SMOOTH_WEEKS)
+            top = bottom + np.nan_to_num(trailing_mean(_series(model, f"{self.prefix}{k}")[1:]))
             verts = (np.concatenate([np.column_stack([w, top]),
                                      np.column_stack([w[::-1], bottom[::-1]])])
                      if len(w) else np.zeros((0, 2)))
@@ -347,9 +333,9 @@ class _Lines:
 #: The charts over time: key -> (title, artist factory).
 CHART_KINDS = {
     "involvement": (f"Involvement ladder (share of decisions, {SMOOTH_WEEKS}-week mean)",
-                    lambda ax: _Stack(ax, "involvement_share_", LADDER, LADDER_COLOURS)),
+                    lambda ax: _Stack(ax, "involvement_share_", LADDER_LABELS, LADDER_COLOURS)),
     "pressure": (f"Pressure used (share of decisions, {SMOOTH_WEEKS}-week mean)",
-                 lambda ax: _Stack(ax, "pressure_share_", PRESSURE, PRESSURE_COLOURS)),
+                 lambda ax: _Stack(ax, "pressure_share_", PRESSURE_LABELS, PRESSURE_COLOURS)),
     "trust": ("Trust and perceived coercion",
               lambda ax: _Lines(ax, [("trust_mean", "patients' trust", "#1b7837", "-"),
                                      ("trust_cp_mean", "clinicians' trust", "#4a7fb5", "--"),

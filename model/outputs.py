@@ -1,13 +1,45 @@
-"""Short labels of the summary keys, in groups, for people reading a run's summary.
+"""How outputs are shown to people: short labels of the summary keys in groups, the names and
+colours of the involvement ladder and the pressure levels, and the smoothing of weekly shares.
 
-Each key's full definition (scale, computation, evidence) is in docs/ODD.md, section 7.13; this
-table only says in a few words what a number is, so that ``carepath run`` can print a summary a
-newcomer can read. Every key of ``SUMMARY_KEYS`` is in exactly one group (tested).
+One place for all views (``carepath run``'s printout and figure, the browser view, the
+experiment report), so that the same ladder looks and reads the same everywhere. Each key's
+full definition (scale, computation, evidence) is in docs/ODD.md, section 7.13. Every key of
+``SUMMARY_KEYS`` is in exactly one group (tested).
 """
 
 from __future__ import annotations
 
-__all__ = ["SUMMARY_GROUPS", "summary_label"]
+import numpy as np
+
+__all__ = ["LADDER_COLOURS", "LADDER_LABELS", "PRESSURE_COLOURS", "PRESSURE_LABELS",
+           "SMOOTH_WEEKS", "SUMMARY_GROUPS", "summary_label", "trailing_mean"]
+
+#: Involvement ladder levels 0-4 (``involvement_share_0`` ... ``_4``; ODD 7.7).
+LADDER_LABELS = ("0 overridden", "1 informed", "2 consulted", "3 shared", "4 patient-led")
+#: ColorBrewer RdBu: red (overridden) to blue (patient-led); safe for colour-blind viewers.
+LADDER_COLOURS = ("#b2182b", "#ef8a62", "#fddbc7", "#67a9cf", "#2166ac")
+#: Pressure levels 0-4 (``pressure_share_0`` ... ``_4``; Szmukler & Appelbaum 2008).
+#: (Two lines for level 1, so that the legend fits beside the browser's charts.)
+PRESSURE_LABELS = ("0 none / persuasion", "1 interpersonal\n   leverage", "2 offer / deal",
+                   "3 threat", "4 compulsion")
+PRESSURE_COLOURS = ("#e0e0e0", "#fdd49e", "#fc8d59", "#d7301f", "#7f0000")
+
+#: Weekly shares are noisy (a few dozen decisions a week): figures show 4-week means.
+SMOOTH_WEEKS = 4
+
+
+def trailing_mean(x, weeks: int = SMOOTH_WEEKS) -> np.ndarray:
+    """Mean of each week and the ``weeks - 1`` before it (fewer at the start), skipping weeks
+    with nothing to measure (NaN: e.g. no decisions); NaN where all of them are."""
+    a = np.asarray(x, dtype=float)
+    ok = ~np.isnan(a)
+    total = np.concatenate([[0.0], np.cumsum(np.where(ok, a, 0.0))])
+    count = np.concatenate([[0], np.cumsum(ok)])
+    n = np.arange(1, len(a) + 1)
+    lo = np.maximum(0, n - weeks)
+    m = count[n] - count[lo]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(m > 0, (total[n] - total[lo]) / np.maximum(m, 1), np.nan)
 
 #: (group title, ((key, label), ...)) in reading order.
 SUMMARY_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (

@@ -5,19 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt  # noqa: E402
 
-LADDER_LABELS = ("0 overridden", "1 informed", "2 consulted", "3 shared", "4 patient-led")
-PRESSURE_LABELS = ("0 none/persuasion", "1 interpersonal leverage", "2 offer/deal", "3 threat",
-                   "4 compulsion")
-LADDER_COLOURS = ("#b2182b", "#ef8a62", "#fddbc7", "#67a9cf", "#2166ac")
-PRESSURE_COLOURS = ("#f7f7f7", "#d9d9d9", "#fdae61", "#f46d43", "#a50026")
+from .outputs import (LADDER_COLOURS, LADDER_LABELS, PRESSURE_COLOURS,  # noqa: E402
+                      PRESSURE_LABELS, SMOOTH_WEEKS, trailing_mean)
 
 
-def _smooth(series, weeks: int = 4):
-    return series.rolling(weeks, min_periods=1).mean()
+def _smooth(series):
+    return trailing_mean(series.to_numpy(dtype=float), SMOOTH_WEEKS)
+
+
+def _stack_shares(ts, prefix: str) -> list:
+    """The five shares, smoothed, with weeks that have no share drawn as 0."""
+    return [np.nan_to_num(_smooth(ts[f"{prefix}{k}"])) for k in range(5)]
 
 
 def run_figure(ts, title: str = ""):
@@ -25,19 +28,20 @@ def run_figure(ts, title: str = ""):
     list, clinician stress & burnout, clinician- vs patient-rated involvement.
 
     ``ts`` is the per-week DataFrame of ``CarePathwayModel.timeseries()`` (index = week).
-    Shares are 4-week rolling means (single weeks hold few decisions).
+    Shares are 4-week trailing means (single weeks hold few decisions;
+    :func:`model.outputs.trailing_mean`).
     """
     ts = ts.iloc[1:] if len(ts) > 1 else ts
     x = ts.index.to_numpy()
     fig, axes = plt.subplots(3, 2, figsize=(12, 10), constrained_layout=True)
     ax = axes[0, 0]
-    ax.stackplot(x, *[_smooth(ts[f"involvement_share_{k}"]).fillna(0) for k in range(5)],
+    ax.stackplot(x, *_stack_shares(ts, "involvement_share_"),
                  labels=LADDER_LABELS, colors=LADDER_COLOURS)
     ax.set(title="Involvement ladder (share of contested decisions)", ylim=(0, 1),
            ylabel="share")
     ax.legend(loc="lower left", fontsize=7, ncol=2)
     ax = axes[0, 1]
-    ax.stackplot(x, *[_smooth(ts[f"pressure_share_{k}"]).fillna(0) for k in range(5)],
+    ax.stackplot(x, *_stack_shares(ts, "pressure_share_"),
                  labels=PRESSURE_LABELS, colors=PRESSURE_COLOURS, edgecolor="#999999",
                  linewidth=0.3)
     ax.set(title="Pressure level (share of contested decisions)", ylim=(0, 1), ylabel="share")
