@@ -25,7 +25,7 @@ def save_figure(fig, path: Path, title: str | None = None, axes=None,
             ax.set_visible(False)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    fig.set_layout_engine("constrained")  # unlike tight_layout, leaves room for the title
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     pyplot().close(fig)

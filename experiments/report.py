@@ -171,8 +171,7 @@ def fig_ladder(a: Analysis, out: Path) -> Path | None:
     ax.invert_yaxis()
     ax.set_xlabel("share of decisions")
     ax.set_xlim(0, max(1.0, float(left.max()) if len(left) else 1.0))
-    ax.legend(fontsize=7, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.1 / max(
-        len(means), 1)))
+    fig.legend(fontsize=7, ncol=5, loc="outside lower center")  # below, laid out with the rest
     ax.set_title("Involvement ladder per design point (mean shares)")
     return save_figure(fig, out / "involvement_ladder.png")
 
@@ -211,7 +210,9 @@ def fig_forest(a: Analysis, out: Path) -> Path | None:
         sorted(a.contrasts["point_id"].unique())[:MAX_BAR_POINTS])]
     n_pts = con["point_id"].nunique()
     r, c = _grid_layout(len(metrics))
-    fig, axes = plt.subplots(r, c, figsize=(4.6 * c, 0.3 * n_pts * r + 1.6 * r), squeeze=False)
+    # one set of point labels per row of panels (every panel lists the same points in order)
+    fig, axes = plt.subplots(r, c, figsize=(3.4 * c + 2.4, 0.3 * n_pts * r + 1.6 * r),
+                             squeeze=False, sharey=True)
     for ax, m in zip(axes.flat, metrics):
         d = con[con["metric"] == m].sort_values("point_id")
         y = np.arange(len(d))
@@ -221,12 +222,12 @@ def fig_forest(a: Analysis, out: Path) -> Path | None:
         ax.scatter(d["diff"], y, c=colours, s=14, zorder=3)
         ax.axvline(0, color="grey", lw=0.8)
         ax.set_yticks(y, d["point"], fontsize=7)
-        ax.invert_yaxis()
-        ax.set_title(f"{m}: difference from baseline", fontsize=9)
+        ax.set_title(m, fontsize=9)
         ax.grid(alpha=0.3, axis="x")
+    axes[0, 0].invert_yaxis()  # shared: once for all panels
     return save_figure(fig, out / "contrasts_forest.png",
-                 "Paired contrasts against the baseline (95% CI; red: CI excludes 0)",
-                 axes, len(metrics))
+                       "Difference from the baseline, paired by replication (95% CI; red: the "
+                       "CI excludes 0)", axes, len(metrics))
 
 
 def fig_sensitivity(a: Analysis, out: Path) -> Path | None:

@@ -16,17 +16,24 @@ from typing import Any
 
 import numpy as np
 
+from model.outputs import SUMMARY_GROUPS
 from model.scenarios import resolve_params
 
 __all__ = ["SUMMARY_KEYS", "FakeResult", "failing_simulate", "fake_simulate", "slow_simulate"]
 
-SUMMARY_KEYS = (
+#: The keys with a response of their own (below); every other key of the model's summary
+#: (``model.SUMMARY_KEYS``) gets a generic one, so that any experiment file runs with a stand-in.
+_SHAPED_KEYS = (
     ["involvement_mean"]
     + [f"involvement_share_{i}" for i in range(5)]
     + [f"pressure_share_{i}" for i in range(5)]
     + ["role_concordance", "trust_mean", "perceived_coercion_mean", "leverage_prevalence",
        "compulsory_admissions_per_100", "rationing_rate", "stress_mean", "burnout_share"]
 )
+_OTHER_KEYS = tuple(k for _, keys in SUMMARY_GROUPS for k, _ in keys if k not in _SHAPED_KEYS)
+SUMMARY_KEYS = (*_SHAPED_KEYS, *_OTHER_KEYS)
+#: Generic keys that are counts or rates per 100 (scaled up from a 0-1 response).
+_COUNT_LIKE = ("decisions", "deals_", "_per_100", "patients_in_care_mean", "waiting_")
 
 
 @dataclass
@@ -74,6 +81,12 @@ def fake_simulate(scenario: str | None = None, overrides: dict | None = None, *,
         "stress_mean": stress,
         "burnout_share": _sigmoid(6 * (stress - p["burnout_threshold"])),
     }
+    # every other key: a 0-1 response to support and stress with its own noise (x100 for counts)
+    other = rng.normal(0.0, 0.2, size=len(_OTHER_KEYS))
+    for key, e in zip(_OTHER_KEYS, other):
+        value = _sigmoid(support - stress + e)
+        count = any(c in key for c in _COUNT_LIKE) and not key.endswith(("_share", "_rate"))
+        summary[key] = 100.0 * value if count else value
     ts = None
     if timeseries_every:
         import pandas as pd
