@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
+from .compiled import njit_cached
 from .population import DYAD_MEMORY, NEVER, ROW
 from .submodels import (AUTHORITY, PRESSURE, TRUST_EFFECT_CP, TRUST_EFFECT_PC, Decision, Mode,
                         Response, Role, Status, accommodation_probability, awareness_step,
@@ -34,7 +34,7 @@ from .submodels import (AUTHORITY, PRESSURE, TRUST_EFFECT_CP, TRUST_EFFECT_PC, D
                         routinizing_probability, stochastic_round, stress_target, time_share, toward_patients,
                         trust_loss_buffer, update_trust)
 
-kernel = numba.njit(cache=True, nogil=True)
+kernel = njit_cached  # every kernel: compiled, cached by the model's source (model/compiled.py)
 
 # ----------------------------------------------------------------------------- constants
 # Scarce-service place types held in ``place_type``.

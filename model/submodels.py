@@ -16,8 +16,9 @@ import math
 from collections import namedtuple
 from enum import IntEnum
 
-import numba
 import numpy as np
+
+from .compiled import njit_cached
 
 # ----------------------------------------------------------------------------- enumerations
 
@@ -80,9 +81,9 @@ AUTHORITY = np.array([False, False, True, False, True, True])
 
 
 def rule(fn):
-    """Compile a scalar rule with numba (cached on disk; the first run of a fresh checkout
-    compiles, later runs load the cache)."""
-    return numba.njit(cache=True, nogil=True)(fn)
+    """Compile a scalar rule with numba (cached on disk; the first run of a fresh checkout, or
+    after an edit to the model's compiled source, compiles; later runs load the cache)."""
+    return njit_cached(fn)
 
 
 # ----------------------------------------------------------------------------- weights
@@ -392,7 +393,7 @@ def clinician_rated_involvement(level, identity, mandate, insight, mode):
     """
     if mode == Mode.COMPEL:
         return float(level)
-    bias = clip(0.3 + 0.8 * identity + 0.6 * mandate - 0.8 * insight, 0.0, 2.0)
+    bias = clip(0.2 * identity + 0.6 * mandate - 0.8 * insight, 0.0, 2.0)
     return min(4.0, level + bias)
 
 

@@ -157,7 +157,10 @@ def test_enacted_role_mapping():
 def test_clinician_rates_higher_than_patient():
     cr = [sm.clinician_rated_involvement(lv, 0.6, 0.0, 0.0, mode)
           for lv, mode in ((1, Mode.PERSUADE), (2, Mode.SHARE), (0, Mode.COMPEL))]
-    assert cr == pytest.approx([1 + 0.78, 2 + 0.78, 0])
+    assert cr == pytest.approx([1 + 0.12, 2 + 0.12, 0])  # bias 0.2 x identity 0.6 (ODD 7.7)
+    # a mandate adds, insight removes, and the bias never goes below 0
+    assert sm.clinician_rated_involvement(2, 0.6, 0.5, 0.0, Mode.SHARE) == pytest.approx(2.42)
+    assert sm.clinician_rated_involvement(2, 0.6, 0.0, 1.0, Mode.SHARE) == pytest.approx(2.0)
     pr = [sm.patient_rated_involvement(lv, fp) for lv, fp in ((1, 0.0), (2, 0.2), (0, 1.0))]
     assert pr == pytest.approx([1.0, 1.7, 0.0])
 
@@ -195,3 +198,38 @@ def test_gumbel_draws_have_the_gumbel_mean():
     rng = np.random.default_rng(3)
     g = [sm.gumbel(rng) for _ in range(20000)]
     assert abs(np.mean(g) - 0.5772) < 0.03  # Euler-Mascheroni constant
+
+
+# ----------------------------------------------------------------------------- compiled cache
+def test_compiled_cache_follows_every_source_the_kernels_use(tmp_path):
+    """An edit to a rule must recompile the kernels that inline it (numba's own cache only
+    watches each function's own file, so an edited rule used to run the old kernel)."""
+    import ast
+    import shutil
+
+    import model.kernels as kn
+    from model import compiled
+
+    # every model module the compiled code imports from is hashed
+    for name in compiled.SOURCES:
+        tree = ast.parse((compiled.HERE / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                assert f"{node.module}.py" in compiled.SOURCES, (name, node.module)
+    # an edit to any of them changes the cache directory
+    for name in compiled.SOURCES:
+        shutil.copy(compiled.HERE / name, tmp_path / name)
+    before = compiled.source_hash(tmp_path)
+    assert before == compiled.source_hash()
+    for name in compiled.SOURCES:
+        text = (tmp_path / name).read_text()
+        (tmp_path / name).write_text(text + "\n# edited\n")
+        assert compiled.source_hash(tmp_path) != before, name
+        (tmp_path / name).write_text(text)
+    assert compiled.CACHE_DIR.endswith(before)
+    # and every compiled kernel and rule is cached there
+    dispatchers = [f for mod in (kn, sm) for f in vars(mod).values()
+                   if getattr(f, "_cache", None) is not None and hasattr(f, "py_func")]
+    assert len(dispatchers) > 30
+    for f in dispatchers:
+        assert f._cache._cache_path.startswith(compiled.CACHE_DIR), f.py_func.__name__
