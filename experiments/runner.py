@@ -29,7 +29,7 @@ from .design import Design, build_design, replication_seed
 from .errors import ExperimentError
 from .spec import EXECUTORS, ExperimentSpec, load_spec, parse_spec
 from .store import Store, now_iso
-from .worker import (RunConfiguration, RunSettings, init_worker, resolve_run_fn,
+from .worker import (RunConfiguration, RunSettings, failed_record, init_worker, resolve_run_fn,
                      run_chunk)
 
 __all__ = [
@@ -358,9 +358,8 @@ def run_experiment(spec: ExperimentSpec | str | Path, out: str | Path, *,
     }
     # the root seed is recorded in the manifest: resume reuses it, never draws a new one
     store = Store.create(out, manifest, spec.text, design.points_frame(), overwrite=overwrite)
-    return _drive(store, spec, design, executor=executor or spec.executor,
-                  workers=workers or spec.workers, scheduler=scheduler or spec.scheduler,
-                  chunk_size=chunk_size or spec.chunk_size, progress=progress,
+    return _drive(store, spec, design, executor=executor, workers=workers,
+                  scheduler=scheduler, chunk_size=chunk_size, progress=progress,
                   flush_seconds=flush_seconds, flush_rows=flush_rows)
 
 
@@ -387,9 +386,8 @@ def resume(directory: str | Path, *, executor: str | None = None, workers: int |
     store, spec, design = open_experiment(directory)
     resolve_run_fn(spec.run_fn)
     store.clean_temporaries()
-    return _drive(store, spec, design, executor=executor or spec.executor,
-                  workers=workers or spec.workers, scheduler=scheduler or spec.scheduler,
-                  chunk_size=chunk_size or spec.chunk_size, progress=progress,
+    return _drive(store, spec, design, executor=executor, workers=workers,
+                  scheduler=scheduler, chunk_size=chunk_size, progress=progress,
                   retry_failed=retry_failed, flush_seconds=flush_seconds,
                   flush_rows=flush_rows)
 
@@ -439,10 +437,13 @@ def _counts(planned: list[tuple[int, int]], finished: dict[tuple[int, int], str]
     return done, failed
 
 
-def _drive(store: Store, spec: ExperimentSpec, design: Design, *, executor: str,
+def _drive(store: Store, spec: ExperimentSpec, design: Design, *, executor: str | None,
            workers: int | None, scheduler: str | None, chunk_size: int | None,
            progress: Callable[[ProgressEvent], None] | None, retry_failed: bool = False,
            flush_seconds: float = 2.0, flush_rows: int = 500) -> SweepResult:
+    # arguments given to run_experiment / resume override the file's [execution] table
+    executor, workers = executor or spec.executor, workers or spec.workers
+    scheduler, chunk_size = scheduler or spec.scheduler, chunk_size or spec.chunk_size
     settings = run_settings(spec)
     t_start = time.perf_counter()
     finished, values = _finished_state(store, spec, retry_failed)
@@ -592,7 +593,7 @@ def _execute(ex: cf.Executor, n_workers: int, design: Design, settings: RunSetti
                 raise
             except Exception as exc:  # noqa: BLE001 - the task itself failed (not a run)
                 tb = traceback.format_exc()
-                results = [(_failed_record(cfg, exc, tb), None) for cfg in chunk]
+                results = [(failed_record(cfg, exc, tb), None) for cfg in chunk]
             for record, ts in results:
                 sink(record, ts)
                 d = record.get("duration_s") or 0.0
@@ -604,8 +605,4 @@ def _execute(ex: cf.Executor, n_workers: int, design: Design, settings: RunSetti
     return ran
 
 
-def _failed_record(cfg: RunConfiguration, exc: BaseException, tb: str) -> dict[str, Any]:
-    return {"run_id": cfg.run_id, "point_id": cfg.point_id, "point": cfg.point,
-            "scenario": cfg.scenario, "replication": cfg.replication, "seed": cfg.seed,
-            "status": "failed", "error": f"{type(exc).__name__}: {exc}", "traceback": tb,
-            "duration_s": math.nan}
+

@@ -23,11 +23,12 @@ quoted in ``docs/validation.md`` (printed as Markdown).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -505,6 +506,20 @@ def _check_out(out: str | Path | None) -> Path | None:
     return out
 
 
+@contextlib.contextmanager
+def _work_dir(out: str | Path | None, prefix: str) -> Iterator[tuple[Path, bool]]:
+    """``(directory, keep)``: ``out`` checked and created (kept), or, for ``out=None``, a
+    temporary directory removed afterwards."""
+    root = _check_out(out)
+    if root is not None:
+        yield root, True
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        yield Path(tmp), False
+
+
 def run_validation(quick: bool = False, out: str | Path | None = "results/validation",
                    workers: int | None = None, patterns: Iterable[int | str] | None = None,
                    figures: bool = True, size: RunSize | None = None,
@@ -515,20 +530,13 @@ def run_validation(quick: bool = False, out: str | Path | None = "results/valida
     table (``validation.csv``, ``validation.md``) and the figures (``out/figures``). With
     ``out=None`` a temporary directory is used and nothing is kept.
     """
-    import tempfile
-
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or workers < 1):
         raise ValidationError(f"--workers: got {workers!r}; allowed: an integer >= 1")
     size = size or (QUICK if quick else FULL)
     chosen = PATTERNS if patterns is None else tuple(pattern_by_key(k) for k in patterns)
     t0 = time.perf_counter()
-    tmp = None
-    root = _check_out(out)
-    if root is None:
-        tmp = tempfile.TemporaryDirectory(prefix="carepath-validate-")
-        root = Path(tmp.name)
-    try:
+    with _work_dir(out, "carepath-validate-") as (root, keep):
         rows, runs, series = [], {}, {}
         for pat in chosen:
             if progress:
@@ -547,18 +555,15 @@ def run_validation(quick: bool = False, out: str | Path | None = "results/valida
                 "expected", "margin", "n", "baseline_mean", "treatment_mean", "estimate",
                 "ci_low", "ci_high", "A", "A_label", "passed", "gate"]
         table = pd.DataFrame(rows, columns=cols)
-        result = ValidationResult(table, runs, series, size, None if tmp else root,
+        result = ValidationResult(table, runs, series, size, root if keep else None,
                                   time.perf_counter() - t0)
-        if tmp is None:
+        if keep:
             table.to_csv(root / "validation.csv", index=False)
             (root / "validation.md").write_text(markdown_table(table) + "\n", encoding="utf-8")
             if figures:
                 result.figures = pattern_figures(result, root / "figures")
         result.seconds = time.perf_counter() - t0
         return result
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
 
 
 def _fmt(x: float, signed: bool = False) -> str:
@@ -969,15 +974,8 @@ def run_calibration(out: str | Path | None = "results/validation", workers: int 
     ``replications`` of ``calibration_default.toml`` (3-year runs, last year summarised, fixed
     root seed); ``effect_replications`` of ``calibration_effects.toml`` (``None``: skip).
     """
-    import tempfile
-
     t0 = time.perf_counter()
-    tmp = None
-    root = _check_out(out)
-    if root is None:
-        tmp = tempfile.TemporaryDirectory(prefix="carepath-calibrate-")
-        root = Path(tmp.name)
-    try:
+    with _work_dir(out, "carepath-calibrate-") as (root, keep):
         size = RunSize("calibration", steps=steps, replications=replications)
         spec = resized_spec(PATTERN_DIR / "calibration_default.toml", size)
         runs = run_spec(spec, root / spec.name, workers)["runs"]
@@ -988,14 +986,11 @@ def run_calibration(out: str | Path | None = "results/validation", workers: int 
             spec = resized_spec(PATTERN_DIR / "calibration_effects.toml", size)
             eruns = run_spec(spec, root / spec.name, workers)["runs"]
             effects = calibration_effects(eruns)
-        if tmp is None:
+        if keep:
             levels.to_csv(root / "calibration.csv", index=False)
             if effects is not None:
                 effects.to_csv(root / "calibration_effects.csv", index=False)
         return CalibrationResult(levels, effects, runs, eruns, time.perf_counter() - t0)
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
 
 
 def format_calibration(levels: pd.DataFrame, effects: pd.DataFrame | None = None) -> str:

@@ -19,8 +19,8 @@ from model.scenarios import resolve_params
 
 from .errors import ExperimentError
 
-__all__ = ["RunConfiguration", "RunSettings", "execute_run", "init_worker", "resolve_run_fn",
-           "run_chunk"]
+__all__ = ["RunConfiguration", "RunSettings", "execute_run", "failed_record", "init_worker",
+           "resolve_run_fn", "run_chunk"]
 
 
 @dataclass(frozen=True)
@@ -76,13 +76,23 @@ def init_worker(run_fn: str) -> None:
         resolve_run_fn(run_fn)
 
 
+def _record(cfg: RunConfiguration, status: str, error: str | None, tb: str | None,
+            duration: float) -> dict[str, Any]:
+    """The identifying columns of a run's record (the rest are parameters and metrics)."""
+    return {"run_id": cfg.run_id, "point_id": cfg.point_id, "point": cfg.point,
+            "scenario": cfg.scenario, "replication": cfg.replication, "seed": cfg.seed,
+            "status": status, "error": error, "traceback": tb, "duration_s": duration}
+
+
+def failed_record(cfg: RunConfiguration, exc: BaseException, tb: str,
+                  duration: float = math.nan) -> dict[str, Any]:
+    """The record of a run that raised ``exc`` (traceback text ``tb``)."""
+    return _record(cfg, "failed", f"{type(exc).__name__}: {exc}", tb, duration)
+
+
 def execute_run(settings: RunSettings, cfg: RunConfiguration) -> tuple[dict[str, Any], Any]:
     """Run one configuration; never raises for a failing run (the failure is returned as data)."""
-    record: dict[str, Any] = {
-        "run_id": cfg.run_id, "point_id": cfg.point_id, "point": cfg.point,
-        "scenario": cfg.scenario, "replication": cfg.replication, "seed": cfg.seed,
-        "status": "ok", "error": None, "traceback": None, "duration_s": 0.0,
-    }
+    record = _record(cfg, "ok", None, None, 0.0)
     ts = None
     t0 = time.perf_counter()
     try:
@@ -110,9 +120,7 @@ def execute_run(settings: RunSettings, cfg: RunConfiguration) -> tuple[dict[str,
                 ts.insert(0, "point_id", cfg.point_id)
                 ts.insert(0, "run_id", cfg.run_id)
     except Exception as exc:  # noqa: BLE001 - a failing run is data, the sweep goes on
-        record["status"] = "failed"
-        record["error"] = f"{type(exc).__name__}: {exc}"
-        record["traceback"] = traceback.format_exc()
+        record.update(failed_record(cfg, exc, traceback.format_exc()))
         ts = None
     record["duration_s"] = time.perf_counter() - t0
     return record, ts

@@ -65,8 +65,8 @@ _SCENARIOS = [
         "coercive_climate",
         "Coercive climate",
         "Compulsion used at lower risk, more defensive clinicians more ready to threaten and to "
-        "use informal leverage, and no peer advocates or advance statements. As in the default service, informal "
-        "leverage is not limited and care is not trauma-informed.",
+        "use informal leverage, and no peer advocates or advance statements. As in the default "
+        "service, informal leverage is not limited and care is not trauma-informed.",
         {
             "compulsion_risk_threshold": 0.5,
             "defensiveness_mean": 0.65,
