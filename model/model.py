@@ -125,6 +125,7 @@ SUMMARY_KEYS: tuple[str, ...] = (
     *(f"pressure_share_{i}" for i in range(5)), "role_concordance", "trust_mean",
     "trust_cp_mean", "perceived_coercion_mean", "leverage_prevalence",
     *(f"leverage_prevalence_{t}" for t in LEVERAGE_TYPES), "leverage_prevalence_ever",
+    *(f"leverage_prevalence_ever_{t}" for t in LEVERAGE_TYPES),
     "compulsory_admissions_per_100", "voluntary_admissions_per_100", "readmissions_per_100",
     "readmission_12m_after_compulsory", "cto_per_100", "disengagement_rate",
     "rationing_rate", "routinizing_rate", "contact_shortfall", "options_offered_mean",
@@ -512,17 +513,19 @@ class CarePathwayModel(mesa.Model):
         """Share of patients in care during the window who met >= 1 offer or threat in it
         (Burns et al. 2011; Monahan et al. 2005), overall and by type; and the share of the
         same people who met one at any time since the run began (``leverage_prevalence_ever``,
-        the run-long analogue of a lifetime figure)."""
+        the run-long analogue of a lifetime figure), also by type."""
         pa = self.patients
         start = self.week - w + 1
         cohort = pa.view("last_in_care_week") >= start
         weeks = pa.last_leverage_week[: pa.n][cohort]
         lev = weeks >= start
+        ever = weeks > NEVER
         n = int(cohort.sum())
         out = {"leverage_prevalence": kn.share(lev.any(axis=1).sum(), n),
-               "leverage_prevalence_ever": kn.share((weeks > NEVER).any(axis=1).sum(), n)}
+               "leverage_prevalence_ever": kn.share(ever.any(axis=1).sum(), n)}
         for k, t in enumerate(LEVERAGE_TYPES):
             out[f"leverage_prevalence_{t}"] = kn.share(lev[:, k].sum(), n)
+            out[f"leverage_prevalence_ever_{t}"] = kn.share(ever[:, k].sum(), n)
         return out
 
     # ------------------------------------------------------------------ conveniences

@@ -72,6 +72,10 @@ SUMMARY_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("leverage_prevalence_services", "... with services as the lever"),
         ("leverage_prevalence_compulsion", "... with compulsion as the lever"),
         ("leverage_prevalence_ever", "share who met one at any time since the run began"),
+        ("leverage_prevalence_ever_housing", "... with housing as the lever"),
+        ("leverage_prevalence_ever_money", "... with money as the lever"),
+        ("leverage_prevalence_ever_services", "... with services as the lever"),
+        ("leverage_prevalence_ever_compulsion", "... with compulsion as the lever"),
         ("perceived_coercion_mean", "patients' perceived coercion, 0-1"),
     )),
     ("Reciprocal deals", (

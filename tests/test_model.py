@@ -217,18 +217,28 @@ def test_readmission_12m_after_compulsory_follows_discharges_week_by_week():
 def test_leverage_prevalence_ever_counts_leverage_since_the_run_began():
     """Independent check: record who met leverage each week (``last_leverage_week`` = this
     week), then take the people in care during the window."""
+    from model.submodels import LEVERAGE_TYPES
+
     m = CarePathwayModel(rng=5, **SMALL)
     ever: set[int] = set()
+    ever_by_type: dict[str, set[int]] = {t: set() for t in LEVERAGE_TYPES}
     for _ in range(60):
         m.step()
         lev = m.patients.last_leverage_week[: m.patients.n]
         ever.update(np.flatnonzero((lev == m.week).any(axis=1)).tolist())
+        for k, t in enumerate(LEVERAGE_TYPES):
+            ever_by_type[t].update(np.flatnonzero(lev[:, k] == m.week).tolist())
     window = 20
     cohort = np.flatnonzero(m.patients.view("last_in_care_week") >= m.week - window + 1)
     expected = sum(int(i) in ever for i in cohort) / len(cohort)
     s = m.summary(window)
     assert 0 < s["leverage_prevalence"] < s["leverage_prevalence_ever"] < 1
     assert s["leverage_prevalence_ever"] == pytest.approx(expected)
+    for t in LEVERAGE_TYPES:
+        assert s[f"leverage_prevalence_ever_{t}"] == pytest.approx(
+            sum(int(i) in ever_by_type[t] for i in cohort) / len(cohort)), t
+        assert s[f"leverage_prevalence_{t}"] <= s[f"leverage_prevalence_ever_{t}"]
+    assert s["leverage_prevalence_ever_housing"] > 0
 
 
 def test_mesa_batch_run_reads_the_weekly_outputs():
