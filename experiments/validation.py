@@ -897,6 +897,10 @@ EFFECT_TARGETS: tuple[EffectTarget, ...] = (
                  "admissions_per_100", "peer advocates for 80%", "default", "ratio",
                  "little or no evidence of effect on hospitalisation (18 RCTs)",
                  "Lloyd-Evans et al. 2014", 0.90, 1.10, 1.0),
+    EffectTarget("cto_readmissions", "Community treatment orders (on vs off) -> readmissions",
+                 "readmissions_per_100", "default", "no community treatment orders", "ratio",
+                 "readmission within 12 months ~36% in both arms, adjusted RR 1.0 (0.75-1.33)",
+                 "Burns et al. 2013 (OCTET)", 0.85, 1.10, 1.0),
 )
 
 

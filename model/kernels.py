@@ -580,8 +580,9 @@ def encounters(rng, P, F, I, B, mem_c, mem_t, last_lev, wk, n_patients, seen, we
                                P.compulsion_risk_threshold)
         if plan_followed:
             ok = (True, False, False, False, False, False)
-        elif decision == MEDICATION and not B[EVER_DETAINED, i]:
-            # Community compulsion (a CTO) is open only to patients detained before (MHA 2007).
+        elif decision == MEDICATION and not (B[EVER_DETAINED, i] and P.cto_available):
+            # Community compulsion (a CTO) is open only to patients detained before (MHA 2007),
+            # and only where CTOs are used at all (cto_available).
             ok = (ok[0], ok[1], ok[2], ok[3], ok[4], False)
         mode = choose_influence_mode(u, ok, P.mode_temperature, rng)
         # 7.6 The patient's response.

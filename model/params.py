@@ -217,6 +217,11 @@ _PARAMS: list[Param] = [
        "Legal compulsion (detention; community treatment orders) is available to clinicians.",
        source="S2; Mental Health Act 1983 (England)", group="levers", lever=True,
        label="Compulsion available"),
+    _p("cto_available", "bool", True, meaning=
+       "Community treatment orders can be used (for patients detained before). False keeps "
+       "detention available: the contrast of the OCTET trial (CTO vs Section 17 leave).",
+       source="Mental Health Act 2007 (England); Burns et al. 2013 (OCTET)", group="levers",
+       lever=True, label="CTOs available"),
     _p("compulsion_risk_threshold", "float", 0.7, 0.0, 1.0, "risk 0-1",
        "Risk at or above which legal compulsion may be used.", "S2; Mental Health Act criteria",
        "levers", True, "Compulsion risk threshold"),

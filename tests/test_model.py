@@ -362,3 +362,16 @@ def test_changing_a_parameter_mid_run_takes_effect_from_the_next_step():
         runs.append(m)
     # the raised cap let intake fill caseloads beyond what the scenario's cap allows
     assert runs[1].clinicians.caseload.mean() > runs[0].clinicians.caseload.mean() + 3
+
+
+def test_cto_available_switches_off_community_treatment_orders_only():
+    """OCTET's contrast: no CTOs, detention still used. Same seed, so the arms are paired."""
+    runs = {flag: CarePathwayModel(rng=11, cto_available=flag) for flag in (True, False)}
+    for m in runs.values():
+        for _ in range(104):
+            m.step()
+    ts = {flag: m.timeseries() for flag, m in runs.items()}
+    assert ts[True]["cto_started"].sum() > 5  # the default does use CTOs
+    assert ts[False]["cto_started"].sum() == 0
+    assert ts[False]["compulsory_admissions"].sum() > 5  # detention is still available
+    assert (runs[False].patients.view("cto_weeks_left") == 0).all()
