@@ -17,7 +17,6 @@ max RSS is per process).
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import resource
@@ -58,7 +57,8 @@ def measure_sweep(executor: str, workers: int, steps: int, reps: int, run_fn: st
 
     import experiments as E
 
-    importlib.import_module("model")  # imported before the clock starts, as in measure_batch_run
+    import model.model  # noqa: F401 - Mesa, numba and the model loaded before the clock starts,
+    # as in measure_batch_run (the package ``model`` alone loads them lazily)
 
     with tempfile.TemporaryDirectory() as tmp:
         spec = Path(tmp) / "bench.toml"

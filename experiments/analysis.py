@@ -19,8 +19,9 @@ from scipy import stats
 from model.params import SCHEMA
 
 from .errors import ExperimentError
-from .runner import ID_COLUMNS, open_experiment
+from .runner import open_experiment
 from .spec import ExperimentSpec
+from .worker import ID_COLUMNS
 
 __all__ = [
     "Analysis",

@@ -16,12 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from model.params import CarePathError
+from model.params import CarePathError, format_value
 from model.scenarios import resolve_params
 
 from .errors import ExperimentError
-from model.params import format_value
-
 from .spec import ExperimentSpec
 
 __all__ = [

@@ -45,9 +45,6 @@ __all__ = [
 ]
 
 
-#: fixed columns of the runs table, before the parameters and the metrics
-ID_COLUMNS = ("run_id", "point_id", "point", "scenario", "replication", "seed", "status",
-              "error", "traceback", "duration_s")
 
 #: Added when the pool breaks before any run finished: the usual cause is a script without the
 #: ``__main__`` guard (worker processes import the main module; Python docs, multiprocessing,
@@ -596,13 +593,11 @@ def _execute(ex: cf.Executor, n_workers: int, design: Design, settings: RunSetti
                 results = [(failed_record(cfg, exc, tb), None) for cfg in chunk]
             for record, ts in results:
                 sink(record, ts)
-                d = record.get("duration_s") or 0.0
+                d = record.get("duration_s")
+                d = 0.0 if d is None or math.isnan(d) else d  # a lost chunk's runs: NaN
                 mean_duration = d if mean_duration is None else 0.8 * mean_duration + 0.2 * d
             ran += len(results)
             maybe_flush()
             report(len(results))
             submit_next()
     return ran
-
-
-

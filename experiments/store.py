@@ -19,8 +19,8 @@ newest row per ``run_id``.
 
 from __future__ import annotations
 
-import json
 import contextlib
+import json
 import os
 import re
 import tempfile

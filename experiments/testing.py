@@ -32,8 +32,11 @@ _SHAPED_KEYS = (
 )
 _OTHER_KEYS = tuple(k for _, keys in SUMMARY_GROUPS for k, _ in keys if k not in _SHAPED_KEYS)
 SUMMARY_KEYS = (*_SHAPED_KEYS, *_OTHER_KEYS)
-#: Generic keys that are counts or rates per 100 (scaled up from a 0-1 response).
-_COUNT_LIKE = ("decisions", "deals_", "_per_100", "patients_in_care_mean", "waiting_")
+#: Scale of each generic key's 0-1 response: x100 for counts and rates per 100.
+_OTHER_SCALE = np.array([
+    100.0 if any(c in k for c in ("decisions", "deals_", "_per_100", "patients_in_care_mean",
+                                  "waiting_")) and not k.endswith(("_share", "_rate")) else 1.0
+    for k in _OTHER_KEYS])
 
 
 @dataclass
@@ -83,10 +86,8 @@ def fake_simulate(scenario: str | None = None, overrides: dict | None = None, *,
     }
     # every other key: a 0-1 response to support and stress with its own noise (x100 for counts)
     other = rng.normal(0.0, 0.2, size=len(_OTHER_KEYS))
-    for key, e in zip(_OTHER_KEYS, other):
-        value = _sigmoid(support - stress + e)
-        count = any(c in key for c in _COUNT_LIKE) and not key.endswith(("_share", "_rate"))
-        summary[key] = 100.0 * value if count else value
+    values = _OTHER_SCALE / (1.0 + np.exp(-(support - stress + other)))
+    summary.update(zip(_OTHER_KEYS, values.tolist()))
     ts = None
     if timeseries_every:
         import pandas as pd

@@ -76,18 +76,21 @@ def init_worker(run_fn: str) -> None:
         resolve_run_fn(run_fn)
 
 
+#: Fixed columns of the runs table, before the parameters and the metrics (:func:`_record`).
+ID_COLUMNS = ("run_id", "point_id", "point", "scenario", "replication", "seed", "status",
+              "error", "traceback", "duration_s")
+
+
 def _record(cfg: RunConfiguration, status: str, error: str | None, tb: str | None,
             duration: float) -> dict[str, Any]:
-    """The identifying columns of a run's record (the rest are parameters and metrics)."""
-    return {"run_id": cfg.run_id, "point_id": cfg.point_id, "point": cfg.point,
-            "scenario": cfg.scenario, "replication": cfg.replication, "seed": cfg.seed,
-            "status": status, "error": error, "traceback": tb, "duration_s": duration}
+    """The :data:`ID_COLUMNS` of a run's record (the rest are parameters and metrics)."""
+    return dict(zip(ID_COLUMNS, (cfg.run_id, cfg.point_id, cfg.point, cfg.scenario,
+                                 cfg.replication, cfg.seed, status, error, tb, duration)))
 
 
-def failed_record(cfg: RunConfiguration, exc: BaseException, tb: str,
-                  duration: float = math.nan) -> dict[str, Any]:
-    """The record of a run that raised ``exc`` (traceback text ``tb``)."""
-    return _record(cfg, "failed", f"{type(exc).__name__}: {exc}", tb, duration)
+def failed_record(cfg: RunConfiguration, exc: BaseException, tb: str) -> dict[str, Any]:
+    """The record of a run that raised ``exc`` (traceback text ``tb``; no duration)."""
+    return _record(cfg, "failed", f"{type(exc).__name__}: {exc}", tb, math.nan)
 
 
 def execute_run(settings: RunSettings, cfg: RunConfiguration) -> tuple[dict[str, Any], Any]:
