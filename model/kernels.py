@@ -364,9 +364,8 @@ def referrals_and_intake(rng, P, F, I, B, mem_c, mem_t, caseload, wk, n, week, s
             else:
                 n_wait += 1
     slots = stochastic_round(slots_mean, rng)
-    started = np.empty(min(slots, n_wait), np.int64)
     if slots == 0 or n_wait == 0:
-        return started[:0]
+        return
     waiting = np.empty(n_wait, np.int64)
     key = np.empty(n_wait, np.int64)
     m = 0
@@ -378,7 +377,6 @@ def referrals_and_intake(rng, P, F, I, B, mem_c, mem_t, caseload, wk, n, week, s
             m += 1
     order = np.argsort(key, kind="mergesort")
     n_clin = len(caseload)
-    n_started = 0
     for o in order[:slots]:
         i = waiting[o]
         low = P.caseload_cap
@@ -392,9 +390,8 @@ def referrals_and_intake(rng, P, F, I, B, mem_c, mem_t, caseload, wk, n, week, s
         else:  # one of the clinicians with the smallest caseload
             c = pick_clinician(rng, caseload, low, low, -1)
         start_care(F, I, B, mem_c, mem_t, caseload, i, c, week)
-        started[n_started] = i
-        n_started += 1
-    return started[:n_started]
+        wk[K_CARE_STARTS] += 1  # and the wait it ended (7.13)
+        wk[K_WAIT_WEEKS] += week - I[REFERRED_WEEK, i]
 
 
 # ----------------------------------------------------------------------------- 7.2 illness
@@ -513,7 +510,7 @@ def encounters(rng, P, F, I, B, mem_c, mem_t, last_lev, wk, n_patients, seen, we
     involvement reached, trust, perceived coercion, the decision's outcome, and the clinician's
     learning (ODD 7.4-7.9, 7.11). Returns the per-decision event table (EVENT_COLUMNS rows)."""
     n_seen = len(seen)
-    ev = np.empty((len(EVENT_COLUMNS), n_seen))
+    ev = np.empty((len(EVENT_COLUMNS), n_seen if P.event_log else 0))  # filled only if kept
     rewards = np.empty(n_seen)
     who = np.empty(n_seen, np.int64)
     modes = np.empty(n_seen, np.int64)
@@ -1006,7 +1003,7 @@ def week(rng, params, F, I, B, mem_c, mem_t, last_lev, wk, n, week, new, caseloa
     new_patients(rng, P, F, I, B, n - new, new, WAITING, 0.15, week)
     wk[K_REFERRALS] += new
     new_u, new_v = draw_ties(rng, n - new, new, P.mean_social_ties)
-    started = referrals_and_intake(rng, P, F, I, B, mem_c, mem_t, caseload, wk, n, week, slots)
+    referrals_and_intake(rng, P, F, I, B, mem_c, mem_t, caseload, wk, n, week, slots)
     illness_dynamics(rng, P, F, I, B, wk, n, week)
     seen = cope_with_demand(rng, P, F, I, B, wk, n, caseload, stress, burnout, defensiveness,
                             available, ratio, hours)
@@ -1022,9 +1019,6 @@ def week(rng, params, F, I, B, mem_c, mem_t, last_lev, wk, n, week, new, caseloa
                       vulnerability, ratio, caseload, authority_uses, conflicts, propensity,
                       propensity_initial, peer_ptr, peer_idx, peer_w)
     spread_experiences(P, F, I, n, edge_u, edge_v, new_u, new_v)
-    for i in started:  # waiting time of those who started care this week (7.13)
-        wk[K_CARE_STARTS] += 1
-        wk[K_WAIT_WEEKS] += week - I[REFERRED_WEEK, i]
     out = outputs(week, wk, state_means(F, I, n), caseload, ratio, stress, burnout,
                   defensiveness, P.burnout_threshold)
     return new_u, new_v, events, out

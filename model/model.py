@@ -401,7 +401,7 @@ class CarePathwayModel(mesa.Model):
         if p.version != self._kp_version:
             self._sync_params()
         self.week += 1
-        self._wk = np.zeros(len(COUNT_KEYS))
+        self._wk[:] = 0.0  # this week's counts
         cl.authority_uses[:] = 0.0
         cl.conflicts[:] = 0.0
         new = pa.add(int(self.rng.poisson(p["referrals_per_week"])))

@@ -71,12 +71,14 @@ LEVERAGE_COLUMNS = 4  # last week leverage of each type was met (housing, money,
 #: memory is overwritten when a fifth clinician is met (ODD 7.10, continuity of care).
 DYAD_MEMORY = 4
 _KINDS = {"f": np.float64, "i": np.int32, "b": np.bool_}
+#: State variables of each kind, in row order (kind "f" lives in array ``F``, and so on).
+_NAMES = {kind: [n for n, (kd, _) in PATIENT_COLUMNS.items() if kd == kind] for kind in _KINDS}
 #: Row of each state variable within its kind's array (e.g. ``ROW["acuity"]`` in ``F``).
-ROW: dict[str, int] = {}
-for _kind in _KINDS:
-    for _k, _name in enumerate(n for n, (kd, _) in PATIENT_COLUMNS.items() if kd == _kind):
-        ROW[_name] = _k
-del _kind, _k, _name
+ROW: dict[str, int] = {name: r for names in _NAMES.values() for r, name in enumerate(names)}
+#: Per-patient arrays beside the state variables: (name, trailing shape, fill, dtype).
+_EXTRA = (("last_leverage_week", (LEVERAGE_COLUMNS,), NEVER, np.int32),
+          ("memory_clinician", (DYAD_MEMORY,), -1, np.int32),
+          ("memory_trust", (DYAD_MEMORY, 2), 0.0, np.float64))
 
 
 class PatientArrays:
@@ -85,14 +87,14 @@ class PatientArrays:
     def __init__(self, capacity: int):
         capacity = max(16, int(capacity))
         self.n = 0
-        self.F, self.I, self.B = (self._blank(kind, capacity) for kind in _KINDS)
-        self.last_leverage_week = np.full((capacity, LEVERAGE_COLUMNS), NEVER, dtype=np.int32)
-        self.memory_clinician = np.full((capacity, DYAD_MEMORY), -1, dtype=np.int32)
-        self.memory_trust = np.zeros((capacity, DYAD_MEMORY, 2))
+        for kind in _KINDS:
+            setattr(self, kind.upper(), self._blank(kind, capacity))
+        for attr, shape, fill, dtype in _EXTRA:
+            setattr(self, attr, np.full((capacity, *shape), fill, dtype=dtype))
 
     @staticmethod
     def _blank(kind: str, capacity: int) -> np.ndarray:
-        names = [n for n, (kd, _) in PATIENT_COLUMNS.items() if kd == kind]
+        names = _NAMES[kind]
         arr = np.empty((len(names), capacity), dtype=_KINDS[kind])
         for r, name in enumerate(names):
             arr[r] = PATIENT_COLUMNS[name][1]
@@ -112,15 +114,13 @@ class PatientArrays:
 
     def _grow(self, new_capacity: int) -> None:
         old = self.capacity
-        for kind, attr in zip(_KINDS, ("F", "I", "B")):
+        for kind in _KINDS:
             new = self._blank(kind, new_capacity)
-            new[:, :old] = getattr(self, attr)
-            setattr(self, attr, new)
-        for attr, fill in (("last_leverage_week", NEVER), ("memory_clinician", -1),
-                           ("memory_trust", 0.0)):
-            a = getattr(self, attr)
-            new = np.full((new_capacity, *a.shape[1:]), fill, dtype=a.dtype)
-            new[:old] = a
+            new[:, :old] = getattr(self, kind.upper())
+            setattr(self, kind.upper(), new)
+        for attr, shape, fill, dtype in _EXTRA:
+            new = np.full((new_capacity, *shape), fill, dtype=dtype)
+            new[:old] = getattr(self, attr)
             setattr(self, attr, new)
 
     def __getattr__(self, name: str) -> np.ndarray:

@@ -80,10 +80,9 @@ AUTHORITY = np.array([False, False, True, False, True, True])
 
 
 
-def rule(fn):
-    """Compile a scalar rule with numba (cached on disk; the first run of a fresh checkout, or
-    after an edit to the model's compiled source, compiles; later runs load the cache)."""
-    return njit_cached(fn)
+#: Compile a scalar rule with numba (cached on disk; the first run of a fresh checkout, or after an
+#: edit to the model's compiled source, compiles; later runs load the cache).
+rule = njit_cached
 
 
 # ----------------------------------------------------------------------------- weights
