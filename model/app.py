@@ -70,7 +70,7 @@ from model import (  # noqa: E402
     resolve_params,
 )
 from model.outputs import (LADDER_COLOURS, LADDER_LABELS, PRESSURE_COLOURS,  # noqa: E402
-                           PRESSURE_LABELS, SMOOTH_WEEKS, trailing_mean)
+                           PRESSURE_LABELS, SMOOTH_WEEKS, stacked_share)
 from model.population import NEVER  # noqa: E402
 from model.scenarios import check_scenario  # noqa: E402
 from model.submodels import Role, Status  # noqa: E402
@@ -172,8 +172,8 @@ class ClassroomModel(CarePathwayModel):
         self.seed = rng
 
 
-def make_model(scenario: str, seed_text: str, levers: dict | None = None) -> ClassroomModel:
-    return ClassroomModel(scenario, rng=seed_text, **(levers or {}))
+def make_model(scenario: str, seed_text: str) -> ClassroomModel:
+    return ClassroomModel(scenario, rng=seed_text)
 
 
 def scenario_levers(scenario: str) -> dict:
@@ -301,7 +301,7 @@ class _Stack:
         w = _weeks(model)[1:]
         bottom = np.zeros(len(w))
         for k, poly in enumerate(self.artists):
-            top = bottom + np.nan_to_num(trailing_mean(_series(model, f"{self.prefix}{k}")[1:]))
+            top = bottom + stacked_share(_series(model, f"{self.prefix}{k}")[1:])
             verts = (np.concatenate([np.column_stack([w, top]),
                                      np.column_stack([w[::-1], bottom[::-1]])])
                      if len(w) else np.zeros((0, 2)))
@@ -618,7 +618,8 @@ def prose_html(md_text: str) -> str:
 def Prose(md_text: str, style: dict | None = None):
     """Plain-language text written by this module (never user input), as HTML."""
     css = "; ".join(f"{k}: {v}" for k, v in (style or {}).items())
-    return solara.HTML(tag="div", unsafe_innerHTML=prose_html(md_text), style=css,
+    html = solara.use_memo(lambda: prose_html(md_text), [md_text])  # converted when it changes
+    return solara.HTML(tag="div", unsafe_innerHTML=html, style=css,
                        classes=["carepath-prose"])
 
 

@@ -165,12 +165,8 @@ def cmd_params(args) -> int:
 
 
 def cmd_viz(args) -> int:
-    check_scenario(args.scenario, "--scenario")  # before importing the browser stack
-    try:
-        from .viz_server import serve
-    except ImportError as exc:  # the viz extra is missing
-        raise CarePathError(f"the browser view needs the 'viz' extra ({exc}); run "
-                            "`make setup` or `pip install -e '.[viz]'`") from None
+    from .viz_server import serve  # standard library only; it checks scenario, port and solara
+
     return serve(args.scenario, args.port, args.host)
 
 

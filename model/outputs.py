@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["LADDER_COLOURS", "LADDER_LABELS", "PRESSURE_COLOURS", "PRESSURE_LABELS",
-           "SMOOTH_WEEKS", "SUMMARY_GROUPS", "summary_label", "trailing_mean"]
+           "SMOOTH_WEEKS", "SUMMARY_GROUPS", "stacked_share", "summary_label",
+           "trailing_mean"]
 
 #: Involvement ladder levels 0-4 (``involvement_share_0`` ... ``_4``; ODD 7.7).
 LADDER_LABELS = ("0 overridden", "1 informed", "2 consulted", "3 shared", "4 patient-led")
@@ -38,8 +39,13 @@ def trailing_mean(x, weeks: int = SMOOTH_WEEKS) -> np.ndarray:
     n = np.arange(1, len(a) + 1)
     lo = np.maximum(0, n - weeks)
     m = count[n] - count[lo]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(m > 0, (total[n] - total[lo]) / np.maximum(m, 1), np.nan)
+    return np.where(m > 0, (total[n] - total[lo]) / np.maximum(m, 1), np.nan)
+
+
+def stacked_share(x, weeks: int = SMOOTH_WEEKS) -> np.ndarray:
+    """:func:`trailing_mean` for a stacked chart of shares: weeks with nothing to show are 0."""
+    return np.nan_to_num(trailing_mean(x, weeks))
+
 
 #: (group title, ((key, label), ...)) in reading order.
 SUMMARY_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (

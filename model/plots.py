@@ -5,22 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
-import numpy as np
 
 matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt  # noqa: E402
 
 from .outputs import (LADDER_COLOURS, LADDER_LABELS, PRESSURE_COLOURS,  # noqa: E402
-                      PRESSURE_LABELS, SMOOTH_WEEKS, trailing_mean)
-
-
-def _smooth(series):
-    return trailing_mean(series.to_numpy(dtype=float), SMOOTH_WEEKS)
+                      PRESSURE_LABELS, stacked_share)
+from .outputs import trailing_mean as _smooth  # noqa: E402
 
 
 def _stack_shares(ts, prefix: str) -> list:
-    """The five shares, smoothed, with weeks that have no share drawn as 0."""
-    return [np.nan_to_num(_smooth(ts[f"{prefix}{k}"])) for k in range(5)]
+    """The five shares ``prefix0`` ... ``prefix4``, smoothed for a stacked chart."""
+    return [stacked_share(ts[f"{prefix}{k}"]) for k in range(5)]
 
 
 def run_figure(ts, title: str = ""):

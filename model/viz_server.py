@@ -13,6 +13,7 @@ with a classroom network).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import socket
@@ -29,12 +30,14 @@ from .scenarios import DEFAULT_SCENARIO, check_scenario
 
 __all__ = ["APP", "free_port", "serve", "solara_command", "start", "stop", "url_for", "wait_until_up"]
 
+#: Host values that mean "every network address".
+ANY_ADDRESS = ("0.0.0.0", "", "::")
 #: The app file ``solara run`` serves.
 APP = Path(__file__).resolve().with_name("app.py")
 
 
 def url_for(host: str, port: int) -> str:
-    shown = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+    shown = "127.0.0.1" if host in ANY_ADDRESS else host
     if ":" in shown and not shown.startswith("["):
         shown = f"[{shown}]"
     return f"http://{shown}:{port}/"
@@ -76,12 +79,11 @@ def start(scenario: str | None = None, port: int = 8765, host: str = "127.0.0.1"
     ``env`` adds environment variables (e.g. ``SOLARA_HOME``/``MPLCONFIGDIR`` in tests)."""
     name = check_scenario(scenario or DEFAULT_SCENARIO, "--scenario")
     _check_port(host, port)
+    if importlib.util.find_spec("solara") is None:  # before the child would fail on it
+        raise CarePathError("the browser view needs the 'viz' extra (solara is not installed); "
+                            "run `make setup` or `pip install -e '.[viz]'`")
+    # (app.py puts the repository root on sys.path itself, ahead of solara's app directory.)
     child_env = {**os.environ, **(env or {}), "CAREPATH_SCENARIO": name}
-    # The app imports the ``model`` package: make sure the child finds it even when the package
-    # is not installed (a plain clone on PYTHONPATH).
-    root = str(APP.parent.parent)
-    child_env["PYTHONPATH"] = os.pathsep.join(
-        [root, *[p for p in child_env.get("PYTHONPATH", "").split(os.pathsep) if p]])
     return subprocess.Popen(solara_command(host, port), env=child_env, **popen_kwargs)
 
 
@@ -114,7 +116,7 @@ def serve(scenario: str | None, port: int, host: str = "127.0.0.1") -> int:
     url = url_for(host, port)
     proc = start(scenario, port, host)
     print(f"carepath browser view ({scenario or DEFAULT_SCENARIO}): {url}", flush=True)
-    if host in ("0.0.0.0", "::", ""):
+    if host in ANY_ADDRESS:
         print(f"  listening on all network addresses: others open http://<this machine's "
               f"address>:{port}/", flush=True)
     print("  press Ctrl+C to stop", flush=True)
@@ -125,8 +127,7 @@ def serve(scenario: str | None, port: int, host: str = "127.0.0.1") -> int:
     try:
         return proc.wait()
     except KeyboardInterrupt:
-        stop(proc)
-        return 0
+        return 0  # the server is stopped below
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
