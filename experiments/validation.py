@@ -89,6 +89,9 @@ DERIVED: dict[str, tuple[Callable[[pd.DataFrame], pd.Series], str]] = {
     "shared_or_led_share": (
         lambda r: r["involvement_share_3"] + r["involvement_share_4"],
         "share of contested decisions at ladder level 3 (shared) or 4 (patient-led)"),
+    "caseload_per_clinician": (
+        lambda r: r["patients_in_care_mean"] / r["n_clinicians"],
+        "patients in care per clinician (mean over the window)"),
 }
 
 
@@ -401,16 +404,19 @@ def resized_spec(path: Path, size: RunSize):
     return parse_spec(text, str(path), default_name=path.stem)
 
 
-def run_spec(spec, out: Path, workers: int | None = None) -> dict[str, Any]:
-    """Run a parsed experiment into ``out`` (replacing an earlier run there); its tables."""
-    from .runner import run_experiment
-    from .store import load
+def _executor_kind(workers: int | None) -> str:
+    """One worker runs in this process; more use a process pool."""
+    return "sequential" if workers == 1 else "process"
 
-    executor = "sequential" if workers == 1 else None
-    res = run_experiment(spec, out, workers=workers, executor=executor, overwrite=True)
-    tables = load(out)
-    tables["result"] = res
-    return tables
+
+def run_spec(spec, out: Path, workers: int | None = None):
+    """Run a parsed experiment into ``out`` (replacing an earlier run there); its
+    :class:`~experiments.store.Store`."""
+    from .runner import run_experiment
+    from .store import Store
+
+    run_experiment(spec, out, workers=workers, executor=_executor_kind(workers), overwrite=True)
+    return Store.open(out)
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -542,12 +548,12 @@ def run_validation(quick: bool = False, out: str | Path | None = "results/valida
             if progress:
                 progress(f"pattern {pat.number}: {pat.file} ({size.name})")
             spec = resized_spec(pat.path, pattern_size(pat, size))
-            tables = run_spec(spec, root / spec.name, workers)
-            runs[pat.number] = tables["runs"]
-            series[pat.number] = tables["timeseries"]
+            store = run_spec(spec, root / spec.name, workers)
+            runs[pat.number] = store.runs()
+            series[pat.number] = store.timeseries()
             planned = spec.replications
             for chk in pat.checks:
-                row = evaluate_check(chk, tables["runs"], planned)
+                row = evaluate_check(chk, runs[pat.number], planned)
                 row["pattern"] = pat.number
                 row["source"] = pat.source
                 rows.append(row)
@@ -576,10 +582,14 @@ def _fmt(x: float, signed: bool = False) -> str:
     return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
 
 
-def _verdict(row) -> str:
-    if not row.get("gate", True):
-        return "yes*" if row["passed"] else "weak*"
-    return "PASS" if row["passed"] else "FAIL"
+#: How a check's outcome is written: (gating?, passed?) -> (plain text, Markdown).
+_VERDICTS = {(True, True): ("PASS", "**pass**"), (True, False): ("FAIL", "**FAIL**"),
+             (False, True): ("yes*", "yes (not gating)"),
+             (False, False): ("weak*", "weak (not gating)")}
+
+
+def _verdict(row, markdown: bool = False) -> str:
+    return _VERDICTS[(bool(row.get("gate", True)), bool(row["passed"]))][markdown]
 
 
 def format_table(table: pd.DataFrame) -> str:
@@ -621,8 +631,7 @@ def markdown_table(table: pd.DataFrame) -> str:
             f"{r['contrast']} (`{r['metric']}`)", str(r["expected"]).replace("+-", "±"),
             _fmt(r["estimate"], True),
             f"[{_fmt(r['ci_low'], True)}, {_fmt(r['ci_high'], True)}]", a,
-            ("**pass**" if r["passed"] else "**FAIL**") if r.get("gate", True)
-            else ("yes (not gating)" if r["passed"] else "weak (not gating)")]) + " |")
+            _verdict(r, markdown=True)]) + " |")
     return "\n".join(out)
 
 
@@ -675,18 +684,21 @@ def pattern_figure(pattern: Pattern, runs: pd.DataFrame, table: pd.DataFrame,
     if extra:
         ax = axes.flat[len(metrics)]
         _contrast_timeseries(ax, timeseries, runs, pattern)
-    for ax in list(axes.flat)[n:]:
-        ax.set_visible(False)
     fig.suptitle(f"Pattern {pattern.number} ({pattern.source}): {pattern.title}\n"
                  "means with 95% CIs over replications; titles: paired contrast [95% CI]",
                  fontsize=9.5)
-    return save_figure(fig, path)
+    return save_figure(fig, path, axes=axes, used=n)
+
+
+def _band(wide: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Mean over the columns (replications) of each row, and the half-width of its 95% t CI."""
+    from scipy import stats
+
+    return wide.mean(axis=1), wide.sem(axis=1) * stats.t.ppf(0.975, max(2, wide.shape[1]) - 1)
 
 
 def _contrast_timeseries(ax, ts: pd.DataFrame, runs: pd.DataFrame, pattern: Pattern) -> None:
     """Pattern 4: weekly treatment - baseline differences (rolling mean) with a 95% band."""
-    from scipy import stats
-
     base_label = pattern.checks[0].baseline
     treat_label = pattern.checks[0].treatment
     ids = runs.drop_duplicates("point_id").set_index("point")["point_id"]
@@ -698,9 +710,7 @@ def _contrast_timeseries(ax, ts: pd.DataFrame, runs: pd.DataFrame, pattern: Patt
             sel = ts[ts["point_id"] == ids[label]]
             w = sel.pivot_table(index="step", columns="replication", values=metric)
             wide[label] = w.rolling(3, min_periods=1).mean()
-        d = wide[treat_label] - wide[base_label]
-        m = d.mean(axis=1)
-        h = d.sem(axis=1) * stats.t.ppf(0.975, max(2, d.shape[1]) - 1)
+        m, h = _band(wide[treat_label] - wide[base_label])
         ax.plot(m.index, m, color=colour, label=metric)
         ax.fill_between(m.index, m - h, m + h, color=colour, alpha=0.2)
     ax.axhline(0, color="black", lw=0.8)
@@ -904,14 +914,6 @@ EFFECT_TARGETS: tuple[EffectTarget, ...] = (
 )
 
 
-def _caseload(runs: pd.DataFrame) -> pd.Series:
-    return runs["patients_in_care_mean"] / runs["n_clinicians"]
-
-
-DERIVED["caseload_per_clinician"] = (_caseload, "patients in care per clinician (mean over "
-                                                "the window)")
-
-
 @dataclass
 class CalibrationResult:
     levels: pd.DataFrame
@@ -976,7 +978,8 @@ CALIBRATION_QUICK = {"default": 12, "effects": None}  # None: effects not run
 
 
 def run_calibration(out: str | Path | None = "results/validation", workers: int | None = None,
-                    replications: int = 30, effect_replications: int | None = 40,
+                    replications: int = CALIBRATION_FULL["default"],
+                    effect_replications: int | None = CALIBRATION_FULL["effects"],
                     steps: int | None = None) -> CalibrationResult:
     """The default scenario's figures beside the published ones (and lever effects).
 
@@ -987,13 +990,13 @@ def run_calibration(out: str | Path | None = "results/validation", workers: int 
     with _work_dir(out, "carepath-calibrate-") as (root, keep):
         size = RunSize("calibration", steps=steps, replications=replications)
         spec = resized_spec(PATTERN_DIR / "calibration_default.toml", size)
-        runs = run_spec(spec, root / spec.name, workers)["runs"]
+        runs = run_spec(spec, root / spec.name, workers).runs()
         levels = calibration_levels(runs)
         effects = eruns = None
         if effect_replications:
             size = RunSize("calibration", steps=steps, replications=effect_replications)
             spec = resized_spec(PATTERN_DIR / "calibration_effects.toml", size)
-            eruns = run_spec(spec, root / spec.name, workers)["runs"]
+            eruns = run_spec(spec, root / spec.name, workers).runs()
             effects = calibration_effects(eruns)
         if keep:
             levels.to_csv(root / "calibration.csv", index=False)
@@ -1151,7 +1154,6 @@ def trap_effects(weekly: pd.DataFrame, design: TrapDesign) -> pd.DataFrame:
     """Mean shocked - control difference per phase with a 95% t CI over replications; the
     difference-in-differences high - low defensiveness on the same pairs."""
     rows = []
-    per_phase = {}
     for phase, (a, b) in trap_phases(design).items():
         sel = weekly[(weekly["step"] >= a) & (weekly["step"] <= b)]
         agg = sel.groupby(["defensiveness", "shock", "replication"]).agg(
@@ -1159,7 +1161,6 @@ def trap_effects(weekly: pd.DataFrame, design: TrapDesign) -> pd.DataFrame:
              "authority_decisions": "sum", "decisions": "sum"})
         agg["authority_share"] = agg["authority_decisions"] / agg["decisions"]
         diff = agg.xs(True, level="shock") - agg.xs(False, level="shock")
-        per_phase[phase] = diff
         for level, _ in design.defensiveness:
             d = diff.xs(level, level="defensiveness")
             for m in TRAP_METRICS:
@@ -1188,9 +1189,8 @@ def run_power_trap(design: TrapDesign = TRAP, workers: int | None = None,
     t0 = time.perf_counter()
     jobs = [(level, shocked, r) for r in range(design.replications)
             for level, _ in design.defensiveness for shocked in (False, True)]
-    kind = "sequential" if workers == 1 else "process"
     frames: list[pd.DataFrame] = []
-    with make_executor(kind, workers, run_fn="model.run:simulate") as (ex, n):
+    with make_executor(_executor_kind(workers), workers, run_fn="model.run:simulate") as (ex, n):
         size = max(1, math.ceil(len(jobs) / (4 * n)))
         futures = [ex.submit(_trap_chunk, design, jobs[i:i + size])
                    for i in range(0, len(jobs), size)]
@@ -1221,8 +1221,6 @@ def format_trap(effects: pd.DataFrame, metrics=("authority_share", "trust_mean",
 def trap_figure(result: TrapResult, path: Path, smooth: int = 8) -> Path:
     """Weekly means over replications (rolling ``smooth`` weeks) of shocked (solid) and control
     (dashed) runs, low (blue) and high (red) defensiveness; grey: the overload."""
-    from scipy import stats
-
     plt = pyplot()
     d = result.design
     panels = [("caseload_mean", "Caseload per clinician"),
@@ -1242,9 +1240,7 @@ def trap_figure(result: TrapResult, path: Path, smooth: int = 8) -> Path:
             for shocked in (False, True):
                 sel = w[(w["defensiveness"] == level) & (w["shock"] == shocked)]
                 wide = sel.pivot_table(index="step", columns="replication", values=metric)
-                wide = wide.rolling(smooth, min_periods=1).mean()
-                m = wide.mean(axis=1)
-                h = wide.sem(axis=1) * stats.t.ppf(0.975, max(2, wide.shape[1]) - 1)
+                m, h = _band(wide.rolling(smooth, min_periods=1).mean())
                 ax.plot(m.index, m, color=colours[level], ls="-" if shocked else "--", lw=1.3,
                         label=f"{level} defensiveness, {'shock' if shocked else 'control'}")
                 if shocked:
@@ -1298,8 +1294,7 @@ def horizon_runs(years=(1, 2, 3, 4, 5), replications: int = 10, seed: int = 2025
     length)."""
     from .runner import make_executor
 
-    kind = "sequential" if workers == 1 else "process"
-    with make_executor(kind, workers, run_fn="model.run:simulate") as (ex, _):
+    with make_executor(_executor_kind(workers), workers, run_fn="model.run:simulate") as (ex, _):
         futs = [ex.submit(_horizon_run, tuple(years), seed, r) for r in range(replications)]
         rows = [row for f in futs for row in f.result()]
     return pd.DataFrame(rows)
@@ -1342,11 +1337,9 @@ def horizon_figure(h: pd.DataFrame, path: Path) -> Path:
         ax.set_title(t.id, fontsize=8.5)
         ax.set_xticks(list(m.index))
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(metrics):]:
-        ax.set_visible(False)
     fig.suptitle("Default scenario: each target over the year of the run it is measured in "
                  "(grey: published range; dotted: the calibrated horizon, year 3)", fontsize=9.5)
-    return save_figure(fig, path)
+    return save_figure(fig, path, axes=axes, used=len(metrics))
 
 
 def _md_levels(levels: pd.DataFrame) -> str:
@@ -1425,11 +1418,13 @@ def write_docs(workers: int | None = None, out: str | Path = "results/validation
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
+    from model.cli import int_at_least
+
     ap = argparse.ArgumentParser(prog="python -m experiments.validation",
                                  description="Regenerate docs/img/validation and print the "
                                              "tables of docs/validation.md")
     ap.add_argument("--docs", action="store_true", help="run everything at full size")
-    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--workers", type=int_at_least("--workers", 1), default=None)
     args = ap.parse_args(argv)
     if not args.docs:
         ap.print_help()

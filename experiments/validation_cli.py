@@ -12,11 +12,6 @@ import time
 
 from model.cli import int_at_least
 
-from .validation import (CALIBRATION_FULL, CALIBRATION_QUICK, PATTERNS, TRAP, TRAP_QUICK,
-                         ValidationError, calibration_figure, format_calibration, format_table,
-                         format_trap, pattern_by_key, run_calibration, run_power_trap,
-                         run_validation, trap_effects_figure, trap_figure)
-
 __all__ = ["cmd_validate", "register"]
 
 
@@ -50,21 +45,23 @@ def _progress(msg: str) -> None:
 
 
 def cmd_validate(args) -> int:
+    from . import validation as V  # pandas, scipy: loaded for this command only
+
     patterns = None
     if args.patterns:
         keys = [k.strip() for k in args.patterns.split(",") if k.strip()]
         if not keys:
-            raise ValidationError(f"--patterns: got {args.patterns!r}; allowed: pattern "
-                                  "numbers 1-7, comma-separated")
-        patterns = [pattern_by_key(k).number for k in keys]
+            raise V.ValidationError(f"--patterns: got {args.patterns!r}; allowed: pattern "
+                                    "numbers 1-7, comma-separated")
+        patterns = [V.pattern_by_key(k).number for k in keys]
     t0 = time.perf_counter()
     mode = "quick" if args.quick else "full"
-    n_pat = len(patterns) if patterns else len(PATTERNS)
+    n_pat = len(patterns) if patterns else len(V.PATTERNS)
     print(f"carepath validate ({mode}): {n_pat} pattern experiment(s) -> {args.out}",
           file=sys.stderr)
-    res = run_validation(quick=args.quick, out=args.out, workers=args.workers,
+    res = V.run_validation(quick=args.quick, out=args.out, workers=args.workers,
                          patterns=patterns, progress=_progress)
-    print(format_table(res.table))
+    print(V.format_table(res.table))
     gate = res.table["gate"]
     n_ok = int(res.table.loc[gate, "passed"].sum())
     extra = int((~gate).sum())
@@ -73,21 +70,21 @@ def cmd_validate(args) -> int:
           + f" in {res.seconds:.0f} s ({mode}: see {args.out}/validation.md and "
           f"{args.out}/figures/).")
     if args.calibration:
-        sizes = CALIBRATION_QUICK if args.quick else CALIBRATION_FULL
-        cal = run_calibration(out=args.out, workers=args.workers,
-                              replications=sizes["default"],
-                              effect_replications=sizes["effects"])
+        sizes = V.CALIBRATION_QUICK if args.quick else V.CALIBRATION_FULL
+        cal = V.run_calibration(out=args.out, workers=args.workers,
+                                replications=sizes["default"],
+                                effect_replications=sizes["effects"])
         print("\nCalibration (default scenario; informational):")
-        print(format_calibration(cal.levels, cal.effects))
-        calibration_figure(cal.levels, cal.effects, res.out / "figures" / "calibration.png")
+        print(V.format_calibration(cal.levels, cal.effects))
+        V.calibration_figure(cal.levels, cal.effects, res.out / "figures" / "calibration.png")
     if args.trap:
-        design = TRAP_QUICK if args.quick else TRAP
-        trap = run_power_trap(design, workers=args.workers, out=args.out)
+        design = V.TRAP_QUICK if args.quick else V.TRAP
+        trap = V.run_power_trap(design, workers=args.workers, out=args.out)
         print(f"\nDefensive power trap ({design.replications} paired replications; "
               "shocked - control):")
-        print(format_trap(trap.effects))
-        trap_figure(trap, res.out / "figures" / "power_trap.png")
-        trap_effects_figure(trap, res.out / "figures" / "power_trap_effects.png")
+        print(V.format_trap(trap.effects))
+        V.trap_figure(trap, res.out / "figures" / "power_trap.png")
+        V.trap_effects_figure(trap, res.out / "figures" / "power_trap_effects.png")
     print(f"total {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     if not res.passed:
         bad = ", ".join(str(p) for p in res.failed_patterns())

@@ -214,13 +214,12 @@ def test_cli_validate_one_pattern(tmp_path, capsys):
 
 
 def test_cli_exit_status_when_a_check_fails(quick, monkeypatch, capsys):
-    from experiments import validation_cli
     from model.cli import main
 
     bad = quick.table.copy()
     bad.loc[bad.index[0], "passed"] = False
     fake = V.ValidationResult(bad, quick.runs, quick.timeseries, V.QUICK, quick.out, 1.0)
-    monkeypatch.setattr(validation_cli, "run_validation", lambda **kw: fake)
+    monkeypatch.setattr(V, "run_validation", lambda **kw: fake)  # as cmd_validate calls it
     assert main(["validate", "--quick"]) == 1
     captured = capsys.readouterr()
     assert "FAIL" in captured.out and "FAILED: pattern(s) 1" in captured.err
