@@ -129,8 +129,7 @@ def fig_metric_vs_factor(a: Analysis, factor: str, hue: str | None, out: Path) -
         if hue is not None:
             ax.legend(fontsize=7)
     return save_figure(fig, out / f"metric_vs_{_slug(factor)}.png",
-                 f"Metrics against {factor} (mean, 95% CI band)",
-                 axes, len(a.metrics))
+                       f"Metrics against {factor} (mean, 95% CI band)", axes, len(a.metrics))
 
 
 def fig_heatmap(a: Analysis, f1: str, f2: str, out: Path) -> Path:
@@ -141,16 +140,15 @@ def fig_heatmap(a: Analysis, f1: str, f2: str, out: Path) -> Path:
     for ax, m in zip(axes.flat, a.metrics):
         table = ok.pivot_table(index=f2, columns=f1, values=m, aggfunc="mean").sort_index()
         im = ax.imshow(table.to_numpy(dtype=float), origin="lower", aspect="auto", cmap="viridis")
-        ax.set_xticks(range(len(table.columns)), [format_value(v) for v in table.columns], fontsize=7,
-                      rotation=45)
+        ax.set_xticks(range(len(table.columns)), [format_value(v) for v in table.columns],
+                      fontsize=7, rotation=45)
         ax.set_yticks(range(len(table.index)), [format_value(v) for v in table.index], fontsize=7)
         ax.set_xlabel(f1)
         ax.set_ylabel(f2)
         ax.set_title(m, fontsize=9)
         fig.colorbar(im, ax=ax, shrink=0.8)
     return save_figure(fig, out / f"heatmap_{_slug(f1)}_{_slug(f2)}.png",
-                 f"Mean of each metric over {f1} x {f2}",
-                 axes, len(a.metrics))
+                       f"Mean of each metric over {f1} x {f2}", axes, len(a.metrics))
 
 
 def fig_ladder(a: Analysis, out: Path) -> Path | None:
@@ -198,7 +196,8 @@ def fig_points(a: Analysis, out: Path) -> Path:
         ax.invert_yaxis()
         ax.set_title(m, fontsize=9)
         ax.grid(alpha=0.3, axis="x")
-    return save_figure(fig, out / "points.png", "Mean and 95% CI per design point", axes, len(a.metrics))
+    return save_figure(fig, out / "points.png", "Mean and 95% CI per design point", axes,
+                       len(a.metrics))
 
 
 def fig_forest(a: Analysis, out: Path) -> Path | None:
@@ -261,8 +260,7 @@ def fig_sensitivity(a: Analysis, out: Path) -> Path | None:
         ax.invert_yaxis()
         ax.set_title(m, fontsize=9)
     return save_figure(fig, out / "sensitivity.png",
-                 "Sensitivity (95% CI), on replication means",
-                 axes, len(metrics))
+                       "Sensitivity (95% CI), on replication means", axes, len(metrics))
 
 
 #: Columns of the time-series table that are not outputs.

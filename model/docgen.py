@@ -43,10 +43,11 @@ def render() -> str:
         lines += [f"## {title}", "", "| name | type | default | range | unit | meaning | source |",
                   "|---|---|---|---|---|---|---|"]
         for p in rows:
-            rng = "true/false" if p.kind == "bool" else f"{format_value(p.low)} – {format_value(p.high)}"
+            rng = ("true/false" if p.kind == "bool"
+                   else f"{format_value(p.low)} – {format_value(p.high)}")
             name = f"`{p.name}`" + (" **lever**" if p.lever else "")
-            lines.append(f"| {name} | {p.kind} | {format_value(p.default)} | {rng} | {_cell(p.unit)} "
-                         f"| {_cell(p.meaning)} | {_cell(p.source)} |")
+            lines.append(f"| {name} | {p.kind} | {format_value(p.default)} | {rng} "
+                         f"| {_cell(p.unit)} | {_cell(p.meaning)} | {_cell(p.source)} |")
         lines.append("")
     lines += ["## Named scenarios", "",
               "Each scenario is a set of overrides on the defaults above "
@@ -56,7 +57,8 @@ def render() -> str:
         if s.overrides:
             lines += ["| parameter | value | default |", "|---|---|---|"]
             for k, v in s.overrides.items():
-                lines.append(f"| `{k}` | {format_value(v)} | {format_value(SCHEMA[k].default)} |")
+                lines.append(f"| `{k}` | {format_value(v)} "
+                             f"| {format_value(SCHEMA[k].default)} |")
             lines.append("")
     return "\n".join(lines)
 

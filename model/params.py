@@ -55,12 +55,12 @@ class ParameterError(CarePathError, ValueError):
         super().__init__(msg)
 
 
-
 def format_value(v: Any) -> str:
     """A parameter value as text: booleans as true/false (TOML), floats in ``:g`` form."""
     if isinstance(v, bool):
         return "true" if v else "false"
     return f"{v:g}" if isinstance(v, float) else str(v)
+
 
 @dataclass(frozen=True)
 class Param:
