@@ -591,6 +591,10 @@ def _execute(ex: cf.Executor, n_workers: int, design: Design, settings: RunSetti
             except Exception as exc:  # noqa: BLE001 - the task itself failed (not a run)
                 tb = traceback.format_exc()
                 results = [(failed_record(cfg, exc, tb), None) for cfg in chunk]
+                for record, _ in results:  # the run may have been fine: say what failed
+                    record["error"] = (f"lost with its chunk of {len(chunk)} run(s) (the task "
+                                       f"failed, e.g. its results could not be sent back): "
+                                       f"{record['error']}")
             for record, ts in results:
                 sink(record, ts)
                 d = record.get("duration_s")

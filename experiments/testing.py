@@ -107,6 +107,17 @@ def failing_simulate(scenario=None, overrides=None, **kwargs) -> FakeResult:
     return fake_simulate(scenario, overrides, **kwargs)
 
 
+def unsendable_simulate(scenario=None, overrides=None, **kwargs) -> FakeResult:
+    """Like :func:`fake_simulate`, but for ``caseload_cap > 50`` the run succeeds and its time
+    series cannot be pickled: a process pool loses the whole chunk (a task-level failure, not a
+    failing run)."""
+    p = resolve_params(scenario, overrides)
+    result = fake_simulate(scenario, overrides, **kwargs)
+    if p["caseload_cap"] > 50 and result.timeseries is not None:
+        result.timeseries["unsendable"] = [lambda: None] * len(result.timeseries)
+    return result
+
+
 def slow_simulate(scenario=None, overrides=None, **kwargs) -> FakeResult:
     """Like :func:`fake_simulate` but takes about 20 ms (for interruption tests)."""
     time.sleep(0.02)

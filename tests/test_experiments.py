@@ -344,6 +344,26 @@ def test_failure_isolation(tmp_path):
     assert any("12 run(s) failed" in w for w in a.warnings)
 
 
+def test_a_lost_chunk_is_recorded_and_the_sweep_goes_on(tmp_path):
+    """A chunk whose results cannot be sent back from the worker is lost as a whole (a
+    task-level failure, not a failing run): its runs are recorded as failed, without a duration,
+    and the automatic chunk size (which averages the durations) must survive the missing ones."""
+    unsendable = "experiments.testing:unsendable_simulate"
+    path = spec_file(tmp_path, GRID.replace(FAKE, unsendable).replace(
+        "caseload_cap = [20, 32, 45]", "caseload_cap = [60, 32]"), run_fn=None)
+    # one worker and automatic chunks: the first chunk to finish is the lost one (point 0)
+    res = E.run_experiment(path, tmp_path / "out", executor="process", workers=1)
+    runs = E.load(tmp_path / "out")["runs"]
+    assert res.planned == res.done == len(runs) == 24 and runs["run_id"].is_unique
+    bad = runs[runs["status"] == "failed"]
+    assert len(bad) == res.failed and (runs[runs["caseload_cap"] == 60]["status"] == "failed").all()
+    # the chunk-mates of an unsendable run are lost with it, and say so
+    assert bad["error"].str.startswith("lost with its chunk of").all()
+    assert bad["duration_s"].isna().all() and bad["seed"].notna().all()
+    ok = runs[runs["status"] == "ok"]
+    assert len(ok) > 0 and (ok["caseload_cap"] == 32).all() and (ok["duration_s"] > 0).all()
+
+
 def test_script_without_main_guard_gets_told_how_to_fix_it(tmp_path):
     """A sweep started from top-level script code breaks the worker pool (workers import the
     script again); the error says so instead of only pointing to `carepath resume`."""
