@@ -97,12 +97,12 @@ def make_executor(kind: str, workers: int | None = None, scheduler: str | None =
                   run_fn: str | None = None) -> Iterator[tuple[cf.Executor, int]]:
     """An executor of the given kind and the number of workers it runs on.
 
-    ``process`` uses an explicit ``spawn`` context (never the global start method), and each
-    worker imports the run function once at start. ``dask`` connects to ``scheduler`` or starts
-    a local cluster of ``workers`` single-threaded processes.
+    ``process`` uses an explicit multiprocessing context (:func:`_mp_context`; never the global
+    start method), and each worker imports the run function once at start. ``dask`` connects to
+    ``scheduler`` or starts a local cluster of ``workers`` single-threaded processes. ``workers``
+    ``None`` means one per available core.
     """
-    if kind not in EXECUTORS:
-        raise ExperimentError(key="--executor", value=kind, allowed="one of " + ", ".join(EXECUTORS))
+    check_executor(kind, workers)
     if kind == "sequential":
         yield SequentialExecutor(), 1
         return
@@ -150,6 +150,33 @@ def make_executor(kind: str, workers: int | None = None, scheduler: str | None =
     finally:
         if cluster is not None:
             cluster.close()
+
+
+def check_count(key: str, value: Any, none_means: str) -> None:
+    """Refuse a count (workers, chunk size) that is not ``None`` or an integer >= 1 (``0`` once
+    fell through ``value or default`` to the default, silently)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ExperimentError(key=key, value=value,
+                              allowed=f"an integer >= 1, or None for {none_means}")
+
+
+def check_executor(kind: str, workers: int | None) -> None:
+    """Refuse an unknown executor kind or a bad worker count."""
+    if kind not in EXECUTORS:
+        raise ExperimentError(key="--executor", value=kind, allowed="one of " + ", ".join(EXECUTORS))
+    check_count("workers", workers, "one per available core")
+
+
+def _execution(spec: ExperimentSpec, executor: str | None, workers: int | None,
+               scheduler: str | None, chunk_size: int | None) -> dict[str, Any]:
+    """How to run: the arguments, else the file's ``[execution]`` table; checked before the
+    output directory is created or touched."""
+    ex = {"executor": executor or spec.executor, "scheduler": scheduler or spec.scheduler,
+          "workers": spec.workers if workers is None else workers,
+          "chunk_size": spec.chunk_size if chunk_size is None else chunk_size}
+    check_executor(ex["executor"], ex["workers"])
+    check_count("chunk_size", ex["chunk_size"], "automatic chunks")
+    return ex
 
 
 def _mp_context(run_fn: str | None):
@@ -330,6 +357,7 @@ def run_experiment(spec: ExperimentSpec | str | Path, out: str | Path, *,
         spec = spec.with_seed(int(np.random.SeedSequence().entropy))
         seed_source = "generated"
     resolve_run_fn(spec.run_fn)  # fail now, not once per run
+    execution = _execution(spec, executor, workers, scheduler, chunk_size)
     design = build_design(spec)  # validates every point before anything runs
     manifest = {
         "name": spec.name,
@@ -355,8 +383,7 @@ def run_experiment(spec: ExperimentSpec | str | Path, out: str | Path, *,
     }
     # the root seed is recorded in the manifest: resume reuses it, never draws a new one
     store = Store.create(out, manifest, spec.text, design.points_frame(), overwrite=overwrite)
-    return _drive(store, spec, design, executor=executor, workers=workers,
-                  scheduler=scheduler, chunk_size=chunk_size, progress=progress,
+    return _drive(store, spec, design, **execution, progress=progress,
                   flush_seconds=flush_seconds, flush_rows=flush_rows)
 
 
@@ -382,9 +409,9 @@ def resume(directory: str | Path, *, executor: str | None = None, workers: int |
     """Continue an interrupted sweep in ``directory``, skipping finished runs."""
     store, spec, design = open_experiment(directory)
     resolve_run_fn(spec.run_fn)
+    execution = _execution(spec, executor, workers, scheduler, chunk_size)
     store.clean_temporaries()
-    return _drive(store, spec, design, executor=executor, workers=workers,
-                  scheduler=scheduler, chunk_size=chunk_size, progress=progress,
+    return _drive(store, spec, design, **execution, progress=progress,
                   retry_failed=retry_failed, flush_seconds=flush_seconds,
                   flush_rows=flush_rows)
 
@@ -438,9 +465,7 @@ def _drive(store: Store, spec: ExperimentSpec, design: Design, *, executor: str 
            workers: int | None, scheduler: str | None, chunk_size: int | None,
            progress: Callable[[ProgressEvent], None] | None, retry_failed: bool = False,
            flush_seconds: float = 2.0, flush_rows: int = 500) -> SweepResult:
-    # arguments given to run_experiment / resume override the file's [execution] table
-    executor, workers = executor or spec.executor, workers or spec.workers
-    scheduler, chunk_size = scheduler or spec.scheduler, chunk_size or spec.chunk_size
+    # executor ... chunk_size: merged with the file's [execution] table by _execution
     settings = run_settings(spec)
     t_start = time.perf_counter()
     finished, values = _finished_state(store, spec, retry_failed)

@@ -344,6 +344,22 @@ def test_failure_isolation(tmp_path):
     assert any("12 run(s) failed" in w for w in a.warnings)
 
 
+@pytest.mark.parametrize("workers", [0, -2, 1.5, True])
+def test_a_bad_worker_count_or_chunk_size_is_refused_not_taken_as_the_default(tmp_path, workers):
+    """``workers=0`` once meant "one per core" and ``chunk_size=0`` "automatic", silently
+    (``0 or default``); the Python API now refuses them like the CLI does, before any run."""
+    from experiments import validation as V
+
+    path = spec_file(tmp_path, GRID, run_fn=None)
+    with pytest.raises(E.ExperimentError, match=r"key 'workers': got .*allowed: an integer >= 1"):
+        E.run_experiment(path, tmp_path / "out", executor="process", workers=workers)
+    with pytest.raises(E.ExperimentError, match=r"key 'chunk_size': got .*allowed: an integer"):
+        E.run_experiment(path, tmp_path / "out2", executor="sequential", chunk_size=workers)
+    assert not list(tmp_path.rglob("*.parquet"))  # no run started
+    with pytest.raises(E.ExperimentError, match="key 'workers'"):
+        V.run_power_trap(V.TRAP_QUICK, workers=workers)
+
+
 def test_a_lost_chunk_is_recorded_and_the_sweep_goes_on(tmp_path):
     """A chunk whose results cannot be sent back from the worker is lost as a whole (a
     task-level failure, not a failing run): its runs are recorded as failed, without a duration,
