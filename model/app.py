@@ -529,12 +529,15 @@ class NetworkChart(_Blitted):
         self.clinicians.set_offsets(cxy)
         self.clinicians.set_array(stress)
         self.clinicians.set_sizes([60 if many else 320])
-        for t in self.labels:
-            t.remove()
-        self.labels = [] if many else [
-            ax.text(x, y, str(k), ha="center", va="center", fontsize=9, zorder=5, animated=True,
-                    color="white" if stress[k] > 0.55 else "black")
-            for k, (x, y) in enumerate(cxy)]
+        if many or len(self.labels) != len(cxy):  # numbered labels, made again only when the
+            for t in self.labels:                  # number of clinicians changes
+                t.remove()
+            self.labels = [] if many else [
+                ax.text(0.0, 0.0, str(k), ha="center", va="center", fontsize=9, zorder=5,
+                        animated=True) for k in range(len(cxy))]
+        for t, (x, y), st in zip(self.labels, cxy, stress):
+            t.set_position((x, y))
+            t.set_color("white" if st > 0.55 else "black")
         lim = round(1.0 + r_disc + 0.25, 6)
         if ax.get_xlim() != (-lim, lim):
             ax.set_xlim(-lim, lim)
@@ -651,11 +654,14 @@ def PairChart(left, right, kind: str, week: int):
 
 
 @solara.component
-def WeekPanel(model):
+def WeekPanel(model, active: bool = True):
+    """This week in words; like the charts, not redrawn while its view is hidden."""
     update_counter.get()
+    week, levers = solara.use_memo(lambda: (week_text(model), levers_text(model)),
+                                   dependencies=[model, model.steps if active else "hidden"])
     with solara.Div(classes=["carepath-week"]) as main:
-        Prose(week_text(model))
-        Prose(levers_text(model))
+        Prose(week)
+        Prose(levers)
     return main
 
 
@@ -670,7 +676,7 @@ def ServiceDashboard(model, active: bool = True):
             with solara.Card(margin=0):
                 ModelChart(model, "network", active)
             with solara.Card(margin=0):
-                WeekPanel(model)
+                WeekPanel(model, active)
         for row in (("involvement", "pressure"), ("trust", "waiting")):
             with solara.Columns([1, 1]):
                 for kind in row:

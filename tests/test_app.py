@@ -274,9 +274,16 @@ def test_charts_redraw_in_place_and_the_network_marks_compulsion():
     m = app.make_model("coercive_climate", "4")
     net, chart = app.NetworkChart(), app.TimeChart("trust")
     first = net.png(m), chart.png(m)
+    labels = list(net.labels)
     for _ in range(10):
         m.step()
     second = net.png(m), chart.png(m)
+    # clinicians keep their numbered labels (made once), coloured by this week's stress
+    stress = np.asarray(m.clinicians.stress, dtype=float)
+    assert net.labels == labels and [t.get_text() for t in labels] == [
+        str(k) for k in range(len(stress))]
+    assert [t.get_color() for t in labels] == ["white" if x > 0.55 else "black" for x in stress]
+    assert {t.get_position() for t in labels} == {tuple(xy) for xy in app.network_positions(m)[0]}
     assert all(x.startswith(PNG) for x in first + second)
     assert first[0] != second[0] and first[1] != second[1]
     compelled = sum(int((np.asarray(sc.get_linewidths()) > 0).sum())
