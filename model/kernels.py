@@ -24,15 +24,17 @@ import numpy as np
 from .compiled import njit_cached
 from .population import DYAD_MEMORY, NEVER, ROW
 from .submodels import (AUTHORITY, PRESSURE, TRUST_EFFECT_CP, TRUST_EFFECT_PC, Decision, Mode,
-                        Response, Role, Status, accommodation_probability, awareness_step,
-                        choose_influence_mode, clinician_rated_involvement, clip,
-                        contact_probability, crisis_hazard, deal_honour_probability_patient,
+                        Response, Role, Status, accommodation_probability, acuity_baseline,
+                        admission_indicated, awareness_step, beta_shape, choose_influence_mode,
+                        clinician_rated_involvement, clip, contact_need, contact_probability,
+                        crisis_hazard, deal_honour_probability_patient,
                         deal_honour_probability_service, decision_reward, defensiveness_state,
-                        demand_ratio, enacted_role, felt_pressure, gatekeeping_probability,
-                        involvement_level, mode_availability, mode_utilities, patient_response,
-                        patient_rated_involvement, response_utilities, risk_from_acuity,
-                        routinizing_probability, stochastic_round, stress_target, time_share, toward_patients,
-                        trust_loss_buffer, update_trust)
+                        demand_ratio, enacted_role, experience, felt_pressure,
+                        gatekeeping_probability, involvement_level, mode_availability,
+                        mode_utilities, patient_response, patient_rated_involvement,
+                        response_utilities, risk_from_acuity, routinizing_probability,
+                        starting_trust_cp, stochastic_round, stress_target, time_share,
+                        toward_patients, trust_loss_buffer, update_coercion, update_trust)
 
 kernel = njit_cached  # every kernel: compiled, cached by the model's source (model/compiled.py)
 
@@ -46,6 +48,9 @@ LEV_HOUSING, LEV_MONEY, LEV_SERVICES, LEV_COMPULSION = 0, 1, 2, 3
 COMPULSORY_STAY_FACTOR = 1.5
 #: Length of a community treatment order started by compelled medication (weeks).
 CTO_WEEKS = 26
+#: Acuity added at referral: people are referred when unwell (new referrals and the initial
+#: waiting list; not the initial caseload; ODD 2.2, 5, 7.1).
+REFERRAL_ACUITY_BOOST = 0.15
 #: Weekly chance that a relapsed (acuity >= 0.7) discharged or disengaged patient is re-referred.
 REREFERRAL_RATE = 0.15
 #: Weekly chance that someone who left care leaves the catchment for good (mean two years).
@@ -60,6 +65,9 @@ PROPENSITY_FORGETTING = 0.01
 LOW_LOCUS = 0.4
 #: Chance that a crisis-team assessment meeting the legal criteria ends in detention.
 CRISIS_TEAM_COMPULSION = 0.4
+#: Chance that an honoured advance statement (crisis plan) is followed, times
+#: ``advance_statement_quality`` (in encounters, ODD 7.5, and by the crisis team, ODD 7.10).
+PLAN_FOLLOWED_RATE = 0.8
 #: Follow-up after discharge from a compulsory stay for ``readmissions_12m`` (weeks).
 READMISSION_FOLLOW_UP = 52
 #: Half-life (weeks) of the excess crisis hazard after leaving hospital.
@@ -146,6 +154,14 @@ DECIDED = ROW["decided"]
 
 # ----------------------------------------------------------------------------- dyads
 @kernel
+def first_meeting_trust(F, i, noise):
+    """Trust of patient ``i`` and a clinician meeting for the first time (ODD 2.4): the patient
+    brings their trust in services; the clinician's trust is :func:`starting_trust_cp`."""
+    F[TRUST_PC, i] = F[SERVICE_TRUST, i]
+    F[TRUST_CP, i] = starting_trust_cp(F[RELUCTANCE, i], noise)
+
+
+@kernel
 def set_dyad_trust(F, mem_c, mem_t, i, c):
     """Start (or resume, if they met before) the dyad of patient ``i`` with clinician ``c``."""
     for k in range(DYAD_MEMORY):
@@ -153,8 +169,7 @@ def set_dyad_trust(F, mem_c, mem_t, i, c):
             F[TRUST_PC, i] = mem_t[i, k, 0]
             F[TRUST_CP, i] = mem_t[i, k, 1]
             return
-    F[TRUST_PC, i] = F[SERVICE_TRUST, i]
-    F[TRUST_CP, i] = clip(0.6 - 0.3 * F[RELUCTANCE, i], 0.0, 1.0)
+    first_meeting_trust(F, i, 0.0)
 
 
 @kernel
@@ -186,21 +201,52 @@ def end_dyad(F, I, mem_c, mem_t, i):
 
 
 @kernel
-def start_care(F, I, B, mem_c, mem_t, caseload, i, c, week):
-    if I[CLINICIAN, i] != c:
-        end_dyad(F, I, mem_c, mem_t, i)
-        set_dyad_trust(F, mem_c, mem_t, i, c)
-    I[STATUS, i] = IN_CARE
+def change_clinician(F, I, mem_c, mem_t, caseload, i, c):
+    """Patient ``i`` moves to clinician ``c``'s caseload: the dyad with the current clinician,
+    if any, is remembered (:func:`end_dyad`) and the one with ``c`` starts or resumes
+    (:func:`set_dyad_trust`; ODD 2.4, 7.1, 7.10)."""
+    old = I[CLINICIAN, i]
+    end_dyad(F, I, mem_c, mem_t, i)
+    if old >= 0:
+        caseload[old] -= 1
+    caseload[c] += 1
     I[CLINICIAN, i] = c
+    set_dyad_trust(F, mem_c, mem_t, i, c)
+
+
+@kernel
+def start_care(F, I, B, mem_c, mem_t, caseload, i, c, week):
+    """Patient ``i``, from the waiting list, starts a care episode with clinician ``c`` (7.1)."""
+    change_clinician(F, I, mem_c, mem_t, caseload, i, c)
+    I[STATUS, i] = IN_CARE
     I[CARE_START_WEEK, i] = week
     I[WEEKS_IN_CARE, i] = 0
     B[URGENT, i] = False
-    caseload[c] += 1
+
+
+@kernel
+def urgent_referral(I, B, i, week):
+    """Patient ``i`` goes (back) on the waiting list, referred this week and flagged urgent:
+    re-referral after a relapse (7.1), the crisis team (7.10), the end of a hospital stay
+    without a care coordinator (7.10)."""
+    I[STATUS, i] = WAITING
+    I[REFERRED_WEEK, i] = week
+    B[URGENT, i] = True
+
+
+@kernel
+def clear_deal(I, i):
+    """Patient ``i``'s pending deal is settled: resolved when due (7.8) or lapsed when they
+    leave care (:func:`leave_care`)."""
+    I[DEAL_DUE, i] = -1
+    I[DEAL_TYPE, i] = -1
+    I[DEAL_CLINICIAN, i] = -1
 
 
 @kernel
 def leave_care(F, I, mem_c, mem_t, caseload, wk, i, status):
-    """Patient ``i`` leaves the caseload (discharge or disengagement); place and deal lapse."""
+    """Patient ``i`` leaves the caseload, ``status`` DISCHARGED or DISENGAGED (counted in
+    ``discharges`` or ``disengagements``); place, CTO and a pending deal lapse."""
     end_dyad(F, I, mem_c, mem_t, i)
     c = I[CLINICIAN, i]
     if c >= 0:
@@ -213,9 +259,11 @@ def leave_care(F, I, mem_c, mem_t, caseload, wk, i, status):
     I[CTO_WEEKS_LEFT, i] = 0
     if I[DEAL_DUE, i] >= 0:
         wk[K_DEALS_LAPSED] += 1
-        I[DEAL_DUE, i] = -1
-        I[DEAL_TYPE, i] = -1
-        I[DEAL_CLINICIAN, i] = -1
+        clear_deal(I, i)
+    if status == DISCHARGED:
+        wk[K_DISCHARGES] += 1
+    else:
+        wk[K_DISENGAGEMENTS] += 1
 
 
 @kernel
@@ -277,7 +325,7 @@ def free_places(I, n, capacity):
 @kernel
 def new_patients(rng, P, F, I, B, start, count, status, referral_boost, week):
     """Draw the attributes of patients ``start .. start+count-1`` at referral (ODD 5, 7.1)."""
-    m = min(max(P.reluctance_mean, 1e-3), 1 - 1e-3)
+    rel_a, rel_b = beta_shape(P.reluctance_mean, 6.0)
     share_passive, share_active = P.share_prefer_passive, P.share_prefer_active
     for i in range(start, start + count):
         I[STATUS, i] = status
@@ -286,7 +334,7 @@ def new_patients(rng, P, F, I, B, start, count, status, referral_boost, week):
                             0.0, 1.0)
         F[RISK_TRAIT, i] = rng.random()
         F[RISK, i] = risk_from_acuity(F[ACUITY, i], F[RISK_TRAIT, i])
-        F[RELUCTANCE_BASE, i] = rng.beta(m * 6.0, (1 - m) * 6.0)
+        F[RELUCTANCE_BASE, i] = rng.beta(rel_a, rel_b)
         F[RELUCTANCE, i] = F[RELUCTANCE_BASE, i]
         u = rng.random()
         I[ROLE, i] = (PASSIVE if u < share_passive else
@@ -299,9 +347,7 @@ def new_patients(rng, P, F, I, B, start, count, status, referral_boost, week):
         F[LOCUS, i] = F[LOCUS_BASE, i]
         F[RECOVERY, i] = rng.beta(4.0, 6.0)
         F[SERVICE_TRUST, i] = clip(rng.beta(6.0, 5.0) - 0.1 * F[TRAUMA, i], 0.0, 1.0)
-        F[TRUST_PC, i] = F[SERVICE_TRUST, i]
-        F[TRUST_CP, i] = clip(0.6 - 0.3 * F[RELUCTANCE, i] + 0.05 * rng.standard_normal(),
-                              0.0, 1.0)
+        first_meeting_trust(F, i, 0.05 * rng.standard_normal())
         B[ADVOCATE, i] = rng.random() < P.peer_advocate_coverage
         B[ADVANCE_STATEMENT, i] = rng.random() < P.advance_statement_coverage
         I[REFERRED_WEEK, i] = week
@@ -352,9 +398,7 @@ def referrals_and_intake(rng, P, F, I, B, mem_c, mem_t, caseload, wk, n, week, s
             if rng.random() < CATCHMENT_EXIT_RATE:
                 B[IN_CATCHMENT, i] = False
             elif F[ACUITY, i] >= 0.7 and rng.random() < REREFERRAL_RATE:
-                I[STATUS, i] = WAITING
-                I[REFERRED_WEEK, i] = week
-                B[URGENT, i] = True
+                urgent_referral(I, B, i, week)
                 s = WAITING
         if s == WAITING:
             # Some people on the waiting list give up.
@@ -409,7 +453,7 @@ def illness_dynamics(rng, P, F, I, B, wk, n, week):
         in_care = s == IN_CARE
         admitted = s == ADMITTED
         place = I[PLACE_TYPE, i]
-        base = F[ACUITY_BASE, i] * (1.0 - 0.3 * F[RECOVERY, i])
+        base = acuity_baseline(F[ACUITY_BASE, i], F[RECOVERY, i])
         a = F[ACUITY, i]
         a += P.acuity_reversion * (base - a) + P.acuity_noise * rng.standard_normal()
         if in_care and B[ADHERENT, i]:
@@ -447,7 +491,7 @@ def cope_with_demand(rng, P, F, I, B, wk, n, caseload, stress, burnout, defensiv
     for i in range(n):
         if I[STATUS, i] == IN_CARE:
             c = I[CLINICIAN, i]
-            need_c[c] += P.need_base_hours + P.need_acuity_hours * F[ACUITY, i]
+            need_c[c] += contact_need(F[ACUITY, i], P.need_base_hours, P.need_acuity_hours)
             caseload[c] += 1
     for c in range(n_clin):
         available[c] = hours * (1.0 - 0.2 * burnout[c])
@@ -457,7 +501,7 @@ def cope_with_demand(rng, P, F, I, B, wk, n, caseload, stress, burnout, defensiv
     for i in range(n):
         if I[STATUS, i] == IN_CARE:
             c = I[CLINICIAN, i]
-            need = P.need_base_hours + P.need_acuity_hours * F[ACUITY, i]
+            need = contact_need(F[ACUITY, i], P.need_base_hours, P.need_acuity_hours)
             wk[K_CONTACTS_NEEDED] += min(need, 1.0)
             if B[CRISIS, i]:
                 prob = 1.0
@@ -490,7 +534,7 @@ def decision_type(rng, F, I, B, i, ratio, service_weeks):
     # Full caseloads push discharge: the acuity bar for "ready" rises with demand (S4).
     # "Stable" is judged absolutely or against the person's own baseline (chronic illness does
     # not block discharge forever); long episodes step down.
-    own_base = F[ACUITY_BASE, i] * (1.0 - 0.3 * F[RECOVERY, i])
+    own_base = acuity_baseline(F[ACUITY_BASE, i], F[RECOVERY, i])
     weeks = I[WEEKS_IN_CARE, i]
     bar = (max(0.45, own_base + 0.05) + 0.1 * clip(ratio - 1.0, 0.0, 1.0)
            + 0.1 * min(1.0, weeks / 104.0))
@@ -517,7 +561,6 @@ def encounters(rng, P, F, I, B, mem_c, mem_t, last_lev, wk, n_patients, seen, we
     place_free = free_places(I, n_patients, place_capacity)  # at the start of the encounters
     free = place_free.copy()  # places still free as this week's offers are taken up
     tic = P.trauma_informed_care
-    m_coerce = P.coercion_memory
     n = 0
     for i in seen:
         a, rel = F[ACUITY, i], F[RELUCTANCE, i]
@@ -566,7 +609,8 @@ def encounters(rng, P, F, I, B, mem_c, mem_t, last_lev, wk, n_patients, seen, we
         adm = decision == ADMISSION
         as_honoured = (adm and B[ADVANCE_STATEMENT, i]
                        and rng.random() < P.advance_statement_honour_rate)
-        plan_followed = as_honoured and rng.random() < 0.8 * P.advance_statement_quality
+        plan_followed = (as_honoured
+                         and rng.random() < PLAN_FOLLOWED_RATE * P.advance_statement_quality)
         # 7.5 The clinician's choice of influence mode.
         u = mode_utilities(propensity[c], ts, skill[c], P.involvement_mandate, P.org_support, a,
                            stress[c], defensiveness[c], identity[c], risk, advocate,
@@ -632,7 +676,7 @@ def encounters(rng, P, F, I, B, mem_c, mem_t, last_lev, wk, n_patients, seen, we
         F[TRUST_CP, i] = update_trust(F[TRUST_CP, i], TRUST_EFFECT_CP[response], P.trust_gain,
                                       P.trust_loss_ratio)
         # 7.9 Perceived coercion (Lidz et al. 1998) and the involvement experienced.
-        F[COERCION, i] = (1 - m_coerce) * F[COERCION, i] + m_coerce * fp
+        F[COERCION, i] = update_coercion(F[COERCION, i], fp, P.coercion_memory)
         F[INVOLVEMENT_EMA, i] = 0.7 * F[INVOLVEMENT_EMA, i] + 0.3 * level
         B[DECIDED, i] = True
         # Leverage met (offers and threats, by type; Burns et al. 2011, Monahan et al. 2005).
@@ -719,16 +763,14 @@ def decision_outcome(rng, P, F, I, B, mem_c, mem_t, caseload, wk, free, i, c, de
         if compelled:
             admit(rng, I, B, wk, i, True, P.admission_weeks, week)
         elif accepted and (B[CRISIS, i]
-                           or F[RISK, i] >= P.compulsion_risk_threshold - 0.2):
+                           or admission_indicated(F[RISK, i], P.compulsion_risk_threshold)):
             if not plan_followed or rng.random() < 0.5:
                 admit(rng, I, B, wk, i, False, P.admission_weeks, week)
     if decision == DISCHARGE and accepted:
         leave_care(F, I, mem_c, mem_t, caseload, wk, i, DISCHARGED)
-        wk[K_DISCHARGES] += 1
     if (response == DISENGAGE and not compelled
             and I[STATUS, i] == IN_CARE):
         leave_care(F, I, mem_c, mem_t, caseload, wk, i, DISENGAGED)
-        wk[K_DISENGAGEMENTS] += 1
 
 
 @kernel
@@ -759,20 +801,18 @@ def crisis_pathway(rng, P, F, I, B, wk, n, week):
             continue
         risk = F[RISK, i]
         plan = B[ADVANCE_STATEMENT, i] and rng.random() < (
-            P.advance_statement_honour_rate * 0.8 * P.advance_statement_quality)
+            P.advance_statement_honour_rate * PLAN_FOLLOWED_RATE * P.advance_statement_quality)
         if (P.compulsion_available and risk >= thr and not plan
                 and rng.random() < CRISIS_TEAM_COMPULSION):
-            m = P.coercion_memory
-            F[COERCION, i] = (1 - m) * F[COERCION, i] + m
+            F[COERCION, i] = update_coercion(F[COERCION, i], 1.0, P.coercion_memory)
             F[TRUST_PC, i] *= 0.8
             F[SERVICE_TRUST, i] *= 0.9
             admit(rng, I, B, wk, i, True, P.admission_weeks, week)
-        elif risk >= thr - 0.2 and rng.random() < 0.5:
+        elif admission_indicated(risk, thr) and rng.random() < 0.5:
             admit(rng, I, B, wk, i, False, P.admission_weeks, week)
         elif s != WAITING:
-            I[STATUS, i] = WAITING
-            I[REFERRED_WEEK, i] = week
-        B[URGENT, i] = True
+            urgent_referral(I, B, i, week)
+        B[URGENT, i] = True  # everyone the crisis team met: admitted, re-referred or waiting
 
 
 # ----------------------------------------------------------------------------- 7.8 deals
@@ -808,9 +848,7 @@ def resolve_deals(rng, P, F, I, B, wk, n, week, ratio, place_capacity):
             else:
                 F[TRUST_CP, i] = update_trust(F[TRUST_CP, i], -1.0, gain, loss)
                 B[ADHERENT, i] = False
-        I[DEAL_DUE, i] = -1
-        I[DEAL_TYPE, i] = -1
-        I[DEAL_CLINICIAN, i] = -1
+        clear_deal(I, i)
 
 
 # ----------------------------------------------------------------------------- 7.9 patients
@@ -859,7 +897,6 @@ def update_patients(rng, P, F, I, B, mem_c, mem_t, caseload, wk, n):
                                                  - 2.0 * (trust - 0.5))
             if rng.random() < hazard:
                 leave_care(F, I, mem_c, mem_t, caseload, wk, i, DISENGAGED)
-                wk[K_DISENGAGEMENTS] += 1
 
 
 # ----------------------------------------------------------------------------- 7.10 transitions
@@ -878,11 +915,11 @@ def pathway_transitions(rng, P, F, I, B, mem_c, mem_t, caseload, wk, n, week, mo
                     B[AFTER_COMPULSORY_STAY, i] = True
                 if I[CLINICIAN, i] >= 0:
                     s = IN_CARE
-                else:
+                    I[STATUS, i] = s
+                    B[URGENT, i] = True
+                else:  # admitted by the crisis team from outside care
                     s = WAITING
-                    I[REFERRED_WEEK, i] = week
-                I[STATUS, i] = s
-                B[URGENT, i] = True
+                    urgent_referral(I, B, i, week)
                 B[COMPULSORY, i] = False
                 F[ACUITY, i] = min(F[ACUITY, i], 0.6)
         if I[CTO_WEEKS_LEFT, i] > 0:
@@ -898,15 +935,10 @@ def pathway_transitions(rng, P, F, I, B, mem_c, mem_t, caseload, wk, n, week, mo
             I[LAST_IN_CARE_WEEK, i] = week
         # Continuity of care: a yearly probability of keeping the same clinician.
         if in_care and move_hazard > 0 and rng.random() < move_hazard:
-            old = I[CLINICIAN, i]
-            new = pick_clinician(rng, caseload, 0, P.caseload_cap - 1, old)
+            new = pick_clinician(rng, caseload, 0, P.caseload_cap - 1, I[CLINICIAN, i])
             if new < 0:
                 continue  # nobody else has room
-            end_dyad(F, I, mem_c, mem_t, i)
-            caseload[old] -= 1
-            caseload[new] += 1
-            I[CLINICIAN, i] = new
-            set_dyad_trust(F, mem_c, mem_t, i, new)
+            change_clinician(F, I, mem_c, mem_t, caseload, i, new)
             wk[K_CLINICIAN_CHANGES] += 1
 
 
@@ -978,10 +1010,10 @@ def _pool_experiences(F, I, edge_u, edge_v, tot, cnt):
         u, v = edge_u[e], edge_v[e]
         # Only people who have had care have an experience to pass on.
         if I[LAST_IN_CARE_WEEK, v] > NEVER:
-            tot[u] += F[TRUST_PC, v] - 0.5 * F[COERCION, v]
+            tot[u] += experience(F[TRUST_PC, v], F[COERCION, v])
             cnt[u] += 1
         if I[LAST_IN_CARE_WEEK, u] > NEVER:
-            tot[v] += F[TRUST_PC, u] - 0.5 * F[COERCION, u]
+            tot[v] += experience(F[TRUST_PC, u], F[COERCION, u])
             cnt[v] += 1
 
 
@@ -1000,7 +1032,7 @@ def week(rng, params, F, I, B, mem_c, mem_t, last_lev, wk, n, week, new, caseloa
     patients are this week's referrals (rows already added). Returns (their social ties as
     (src, dst), the per-decision event table, this week's outputs in ``OUTPUT_KEYS`` order)."""
     P = params[0]
-    new_patients(rng, P, F, I, B, n - new, new, WAITING, 0.15, week)
+    new_patients(rng, P, F, I, B, n - new, new, WAITING, REFERRAL_ACUITY_BOOST, week)
     wk[K_REFERRALS] += new
     new_u, new_v = draw_ties(rng, n - new, new, P.mean_social_ties)
     referrals_and_intake(rng, P, F, I, B, mem_c, mem_t, caseload, wk, n, week, slots)
@@ -1019,8 +1051,8 @@ def week(rng, params, F, I, B, mem_c, mem_t, last_lev, wk, n, week, new, caseloa
                       vulnerability, ratio, caseload, authority_uses, conflicts, propensity,
                       propensity_initial, peer_ptr, peer_idx, peer_w)
     spread_experiences(P, F, I, n, edge_u, edge_v, new_u, new_v)
-    out = outputs(week, wk, state_means(F, I, n), caseload, ratio, stress, burnout,
-                  defensiveness, P.burnout_threshold)
+    out = outputs(week, wk, F, I, n, caseload, ratio, stress, burnout, defensiveness,
+                  P.burnout_threshold)
     return new_u, new_v, events, out
 
 
@@ -1113,15 +1145,16 @@ def decision_rates(c):
 
 
 @kernel
-def outputs(week, wk, state, caseload, ratio, stress, burnout, defensiveness,
+def outputs(week, wk, F, I, n, caseload, ratio, stress, burnout, defensiveness,
             burnout_threshold):
-    """One week's outputs (OUTPUT_KEYS): the week, its counts ``wk``, patient states
-    (:func:`state_means`), clinician means and the decision rates of the week (ODD 7.13)."""
+    """One week's outputs (OUTPUT_KEYS): the week, its counts ``wk``, the states of the ``n``
+    patients (:func:`state_means`), clinician means and the decision rates of the week
+    (ODD 7.13). The same call records week 0, at set-up."""
     out = np.empty(len(OUTPUT_KEYS))
     out[0] = week
     out[1:1 + _N_COUNTS] = wk
     j = 1 + _N_COUNTS
-    out[j:j + _N_STATES] = state
+    out[j:j + _N_STATES] = state_means(F, I, n)
     j += _N_STATES
     n_clin = len(caseload)
     burnt = 0

@@ -214,9 +214,9 @@ class CarePathwayModel(mesa.Model):
         self._week_stats: tuple[int, dict[str, float]] | None = None
         self._wk = np.zeros(len(COUNT_KEYS))
         pa, cl = self.patients, self.clinicians
-        self._history[0] = kn.outputs(0, self._wk, kn.state_means(pa.F, pa.I, pa.n),
-                                      cl.caseload, cl.demand_ratio, cl.stress, cl.burnout,
-                                      cl.defensiveness, self.p["burnout_threshold"])
+        self._history[0] = kn.outputs(0, self._wk, pa.F, pa.I, pa.n, cl.caseload,
+                                      cl.demand_ratio, cl.stress, cl.burnout, cl.defensiveness,
+                                      self.p["burnout_threshold"])
         self.datacollector = WeeklyCollector()
         self.datacollector.collect(self)
 
@@ -251,9 +251,8 @@ class CarePathwayModel(mesa.Model):
                    + 64)
 
     def _beta(self, mean: float, concentration: float, size: int) -> np.ndarray:
-        """Beta draws with a given mean (clipped to the open interval)."""
-        m = min(max(mean, 1e-3), 1 - 1e-3)
-        return self.rng.beta(m * concentration, (1 - m) * concentration, size)
+        """``size`` draws of Beta(mean, concentration) (:func:`model.submodels.beta_shape`)."""
+        return self.rng.beta(*sm.beta_shape(float(mean), float(concentration)), size)
 
     def _init_clinicians(self) -> None:
         p, n = self.p, self.p["n_clinicians"]
@@ -302,7 +301,7 @@ class CarePathwayModel(mesa.Model):
         pa.last_in_care_week[idx] = 0
         kn.set_dyad_trusts(pa.F, pa.I, pa.memory_clinician, pa.memory_trust, idx)
         n_wait = int(round(p["initial_waiting_per_clinician"] * p["n_clinicians"]))
-        w = self._new_patients(n_wait, Status.WAITING, referral_boost=0.15)
+        w = self._new_patients(n_wait, Status.WAITING, referral_boost=kn.REFERRAL_ACUITY_BOOST)
         pa.referred_week[w] = -self.rng.integers(0, 12, n_wait)
         self.clinicians.caseload[:] = np.bincount(pa.clinician[idx], minlength=p["n_clinicians"])
 

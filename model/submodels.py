@@ -95,19 +95,21 @@ def weights(name: str, **values: float):
 
 # Clinician's utility of each mode (ODD 7.5, table "mode utility weights").
 W_SHARE = weights("W_SHARE", time=1.5, skill=1.5, mandate=1.0, org=0.8, capacity=0.8, stress=1.5,
-               defensive=1.2, identity=0.8, risk=1.0, advocate=0.5, active=0.5)
+                  defensive=1.2, identity=0.8, risk=1.0, advocate=0.5, active=0.5)
 W_PERSUADE = weights("W_PERSUADE", identity=0.5, risk=0.3)
 W_LEVERAGE = weights("W_LEVERAGE", trust_pc=1.0, reluctance=0.6, stress=0.5)
 W_DEAL = weights("W_DEAL", reluctance=1.5, dependency=1.0)
-W_THREATEN = weights("W_THREATEN", stress=1.2, defensive=1.2, risk=1.5, reluctance=1.0, trust_cp=1.0, tic=1.0)
+W_THREATEN = weights("W_THREATEN", stress=1.2, defensive=1.2, risk=1.5, reluctance=1.0,
+                     trust_cp=1.0, tic=1.0)
 W_COMPEL = weights("W_COMPEL", risk=2.5, defensive=0.8, tic=0.8)
 #: Risk margin below the compulsion threshold at which a threat of compulsion becomes possible.
 THREAT_OF_COMPULSION_MARGIN = 0.2
 
 # Patient's utility of each response (ODD 7.6).
-V_ACCEPT = weights("V_ACCEPT", base=0.5, trust=2.0, reluctance=1.5, passive=0.8, active=0.5, dependency=1.0)
-V_NEGOTIATE = weights("V_NEGOTIATE", base=-0.5, active=0.8, collaborative=0.4, advocate=0.8, locus=0.8,
-                   safety=0.5, acuity=1.0)
+V_ACCEPT = weights("V_ACCEPT", base=0.5, trust=2.0, reluctance=1.5, passive=0.8, active=0.5,
+                   dependency=1.0)
+V_NEGOTIATE = weights("V_NEGOTIATE", base=-0.5, active=0.8, collaborative=0.4, advocate=0.8,
+                      locus=0.8, safety=0.5, acuity=1.0)
 V_REFUSE = weights("V_REFUSE", base=-0.5, reluctance=2.0, trust=1.0)
 V_DISENGAGE = weights("V_DISENGAGE", base=-3.0, coercion=2.5, reluctance=1.0, trust=1.5)
 #: Mode-specific shifts of the response utilities, rows = Mode, columns = Response.
@@ -154,6 +156,14 @@ def gumbel(rng):
     return -math.log(rng.standard_exponential())
 
 
+@rule
+def beta_shape(mean, concentration):
+    """Shape parameters (a, b) of Beta(mean, concentration), the draw with that mean and
+    concentration: (mean·κ, (1 − mean)·κ), the mean kept inside [0.001, 0.999] (ODD 2.2)."""
+    m = clip(mean, 1e-3, 1 - 1e-3)
+    return m * concentration, (1 - m) * concentration
+
+
 # ----------------------------------------------------------------------------- 7.1 referrals
 
 
@@ -165,6 +175,13 @@ def stochastic_round(x, rng):
 
 
 # ----------------------------------------------------------------------------- 7.2 illness
+
+
+@rule
+def acuity_baseline(acuity_base, recovery):
+    """The acuity a patient's illness reverts to: their own baseline, lowered by recovery
+    (ODD 7.2); also what "stable" is judged against for discharge (ODD 7.4)."""
+    return acuity_base * (1.0 - 0.3 * recovery)
 
 
 @rule
@@ -181,6 +198,12 @@ def crisis_hazard(acuity, adherent, crisis_rate):
 
 
 # ----------------------------------------------------------------------------- 7.3 coping
+
+
+@rule
+def contact_need(acuity, need_base_hours, need_acuity_hours):
+    """Weekly contact hours a patient in care needs: a base, and more the more acute (ODD 7.3)."""
+    return need_base_hours + need_acuity_hours * acuity
 
 
 @rule
@@ -373,7 +396,8 @@ def involvement_level(mode, response, accommodated, full_share, prefers_active, 
 
 @rule
 def enacted_role(level):
-    """Enacted CPS role of a decision: 0 -> none, 1 -> passive, 2-3 -> collaborative, 4 -> active."""
+    """Enacted CPS role of a decision: 0 -> none, 1 -> passive, 2-3 -> collaborative,
+    4 -> active."""
     if level <= 0:
         return Role.NONE
     if level == 1:
@@ -419,6 +443,13 @@ def trust_loss_buffer(voice, trauma_informed):
     return (1.0 - 0.4 * voice) * (1.0 - 0.3 * trauma_informed)
 
 
+@rule
+def starting_trust_cp(reluctance, noise):
+    """A clinician's trust in a patient they meet for the first time: lower the more reluctant
+    the patient (ODD 2.4). ``noise`` spreads it at referral (ODD 2.2); 0 when a dyad starts."""
+    return clip(0.6 - 0.3 * reluctance + noise, 0.0, 1.0)
+
+
 # ----------------------------------------------------------------------------- 7.9 coercion
 
 
@@ -432,6 +463,28 @@ def felt_pressure(pressure, dependency, trauma, trauma_informed, voice):
     x = COERCION_INPUT[pressure] + OFFER_DEPENDENCY_COERCION * dependency * (pressure == 2)
     x = x * (1.0 + 0.5 * trauma) * (1.0 - 0.3 * trauma_informed) * (1.0 - 0.25 * voice)
     return clip(x, 0.0, 1.0)
+
+
+@rule
+def update_coercion(coercion, felt, memory):
+    """Perceived coercion as an exponential memory of the pressure felt (ODD 7.9): a decision
+    with felt pressure ``felt`` moves it by the share ``memory`` (``coercion_memory``); a
+    detention by the crisis team counts as ``felt`` = 1 (ODD 7.10)."""
+    return (1.0 - memory) * coercion + memory * felt
+
+
+# ----------------------------------------------------------------------------- 7.10 admission
+
+#: Risk margin below the compulsion threshold from which a voluntary admission is indicated
+#: outside a crisis (ODD 7.8) and offered by the crisis team (ODD 7.10).
+VOLUNTARY_ADMISSION_MARGIN = 0.2
+
+
+@rule
+def admission_indicated(risk, compulsion_risk_threshold):
+    """Whether risk is high enough for a (voluntary) admission: within
+    ``VOLUNTARY_ADMISSION_MARGIN`` of the legal threshold (ODD 7.8, 7.10)."""
+    return risk >= compulsion_risk_threshold - VOLUNTARY_ADMISSION_MARGIN
 
 
 # ----------------------------------------------------------------------------- 7.11 clinicians
@@ -474,3 +527,13 @@ def decision_reward(accepted, refused, disengaged, authority, stress, level, ref
     """
     return (1.0 * accepted - 0.8 * refused - 1.5 * disengaged + 0.6 * stress * authority
             + 0.6 * reflective * level / 4.0)
+
+
+# ----------------------------------------------------------------------------- 7.12 network
+
+
+@rule
+def experience(trust_pc, coercion):
+    """The experience of the service a patient passes on to their ties: trust in their
+    clinician, less half their perceived coercion (ODD 7.12)."""
+    return trust_pc - 0.5 * coercion

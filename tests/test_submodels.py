@@ -18,6 +18,27 @@ def test_stochastic_round_has_the_right_mean():
     assert abs(np.mean(draws) - 2.3) < 0.02
 
 
+def test_beta_shape_has_the_mean_and_concentration_and_keeps_the_mean_inside():
+    # mean 0.3, concentration 10 -> Beta(3, 7); the mean is held inside [0.001, 0.999]
+    assert sm.beta_shape(0.3, 10.0) == pytest.approx((3.0, 7.0))
+    assert sm.beta_shape(0.0, 6.0) == pytest.approx((0.006, 5.994))
+    assert sm.beta_shape(1.0, 6.0) == pytest.approx((5.994, 0.006))
+
+
+def test_acuity_baseline_falls_with_recovery():
+    # baseline 0.5: no recovery -> 0.5; full recovery -> 0.5 * 0.7 = 0.35
+    assert sm.acuity_baseline(0.5, 0.0) == 0.5
+    assert sm.acuity_baseline(0.5, 1.0) == pytest.approx(0.35)
+    assert sm.acuity_baseline(0.8, 0.5) == pytest.approx(0.8 * 0.85)
+
+
+def test_contact_need_rises_with_acuity():
+    # 0.3 h base + 1.0 h per unit of acuity
+    assert sm.contact_need(0.0, 0.3, 1.0) == pytest.approx(0.3)
+    assert sm.contact_need(0.6, 0.3, 1.0) == pytest.approx(0.9)
+    assert sm.contact_need(0.5, 0.2, 0.4) == pytest.approx(0.4)
+
+
 def test_risk_scales_acuity_by_trait():
     # acuity 0.5, trait 0 -> 0.5 * 0.4 = 0.2; trait 1 -> 0.5 * 1.6 = 0.8; capped at 1
     assert sm.risk_from_acuity(0.5, 0.0) == pytest.approx(0.2)
@@ -122,6 +143,14 @@ def test_trust_update_is_asymmetric():
     assert 0.5 - down == pytest.approx(2.5 * (up - 0.5))
 
 
+def test_starting_clinician_trust_falls_with_reluctance():
+    # 0.6 - 0.3 * reluctance (+ the spread at referral), within [0, 1]
+    assert sm.starting_trust_cp(0.0, 0.0) == pytest.approx(0.6)
+    assert sm.starting_trust_cp(1.0, 0.0) == pytest.approx(0.3)
+    assert sm.starting_trust_cp(0.5, 0.1) == pytest.approx(0.55)
+    assert sm.starting_trust_cp(0.0, 0.5) == 1.0 and sm.starting_trust_cp(1.0, -0.5) == 0.0
+
+
 def test_voice_and_tic_buffer_trust_losses():
     assert sm.trust_loss_buffer(1.0, 0.0) == pytest.approx(0.6)
     assert sm.trust_loss_buffer(0.0, 1.0) == pytest.approx(0.7)
@@ -135,6 +164,22 @@ def test_perceived_coercion_driven_by_threats_not_persuasion():
     # an offer feels more coercive to someone who depends on the resource
     dep = sm.felt_pressure(2, 1.0, 0.0, 0.0, 0.0) - sm.felt_pressure(2, 0.0, 0.0, 0.0, 0.0)
     assert dep == pytest.approx(sm.OFFER_DEPENDENCY_COERCION)
+
+
+def test_coercion_is_an_exponential_memory_of_felt_pressure():
+    # memory 0.2: 0.5 -> 0.8 * 0.5 + 0.2 * 1.0 = 0.6 after a detention; 0.4 after no pressure
+    assert sm.update_coercion(0.5, 1.0, 0.2) == pytest.approx(0.6)
+    assert sm.update_coercion(0.5, 0.0, 0.2) == pytest.approx(0.4)
+    assert sm.update_coercion(0.5, 0.25, 1.0) == 0.25  # no memory: the last decision only
+    assert sm.update_coercion(0.5, 0.25, 0.0) == 0.5  # full memory: unchanged
+
+
+def test_admission_is_indicated_within_the_margin_of_the_legal_threshold():
+    assert sm.VOLUNTARY_ADMISSION_MARGIN == 0.2
+    assert sm.admission_indicated(0.55, 0.7)  # 0.2 below the threshold
+    assert sm.admission_indicated(0.9, 0.7)
+    assert not sm.admission_indicated(0.45, 0.7)
+    assert not sm.admission_indicated(0.75, 1.0)
 
 
 def test_involvement_ladder():
@@ -192,6 +237,12 @@ def test_deal_honour_by_the_service_needs_the_resource_and_falls_with_demand():
     assert sm.deal_honour_probability_service(1.0, 0.0, True) == pytest.approx(0.95)
     assert sm.deal_honour_probability_service(2.0, 1.0, True) == pytest.approx(0.35)
     assert sm.deal_honour_probability_service(1.0, 0.0, False) == 0.0
+
+
+def test_experience_passed_on_is_trust_less_half_the_coercion():
+    assert sm.experience(0.8, 0.0) == 0.8
+    assert sm.experience(0.8, 0.4) == pytest.approx(0.6)
+    assert sm.experience(0.2, 1.0) == pytest.approx(-0.3)
 
 
 def test_gumbel_draws_have_the_gumbel_mean():
