@@ -572,7 +572,9 @@ def _execute(ex: cf.Executor, n_workers: int, design: Design, settings: RunSetti
     todo = iter(pending)
     remaining = len(pending)
     in_flight: dict[cf.Future, list[RunConfiguration]] = {}
-    max_in_flight = max(2, 3 * n_workers)
+    # a few chunks per worker keep the workers busy; the sequential executor has run a chunk
+    # by the time it is submitted, so one at a time (more would only hold finished results)
+    max_in_flight = 1 if isinstance(ex, SequentialExecutor) else max(2, 3 * n_workers)
     mean_duration: float | None = None  # per run, exponentially averaged
     target_seconds = 0.5  # aim for chunks of about this long (automatic chunk size)
     ran = 0
