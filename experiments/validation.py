@@ -637,15 +637,14 @@ def markdown_table(table: pd.DataFrame) -> str:
 
 # ----------------------------------------------------------------------------- figures
 def _point_ci(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
-    ok = runs[runs["status"] == "ok"].copy()
-    ok["_v"] = metric_values(ok, metric).to_numpy()
-    order = list(dict.fromkeys(ok.sort_values("point_id")["point"]))
-    rows = []
-    for label in order:
-        v = ok.loc[ok["point"] == label, "_v"].to_numpy(dtype=float)
-        n, m, lo, hi = _t_ci(v)
-        rows.append({"point": label, "n": n, "mean": m, "lo": lo, "hi": hi})
-    return pd.DataFrame(rows)
+    """Mean and 95% CI of ``metric`` (a :data:`DERIVED` one too) at each point, in point order
+    (:func:`experiments.analysis.point_summary`)."""
+    from .analysis import point_summary
+
+    with_metric = runs.assign(**{metric: metric_values(runs, metric).to_numpy()})
+    table = point_summary(with_metric, [metric])
+    return table.rename(columns={"ci_low": "lo", "ci_high": "hi"})[
+        ["point", "n", "mean", "lo", "hi"]]
 
 
 def _wrap(text: str, width: int = 18) -> str:
