@@ -231,8 +231,8 @@ def main() -> None:
     print(f"    pure-Python loop        {statistics.median(ceiling):.2f}x  ({per_round(ceiling)})")
     print(f"    compiled numeric loop   {statistics.median(ceiling_c):.2f}x  "
           f"({per_round(ceiling_c)}; the model is compiled code)")
-    print(f"  a run's own time, 2 workers / 1 worker: "
-          f"{med('sweep, process pool, 2 workers', 'mean_run_ms') / med('sweep, process pool, 1 worker', 'mean_run_ms'):.2f}x"
+    run_ms = [med(f"sweep, process pool, {k}", "mean_run_ms") for k in ("1 worker", "2 workers")]
+    print(f"  a run's own time, 2 workers / 1 worker: {run_ms[1] / run_ms[0]:.2f}x"
           "  (> 1: two runs at once slow each other down)")
     sweep2 = [r["seconds"] for r in two]
     for label, name in (("best mesa.batch_run", None), ("batch_run, 2 procs",

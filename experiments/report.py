@@ -64,13 +64,13 @@ def reproduce_command(manifest: dict[str, Any], directory: Path) -> str:
     return " ".join(shlex.quote(p) for p in parts)
 
 
-def _code_version(manifest: dict[str, Any]) -> str:
+def _code_version(manifest: dict[str, Any]) -> tuple[str, str]:
+    """The code a sweep ran, as recorded in its manifest: (git commit, package versions)."""
     git = manifest.get("git") or {}
-    versions = manifest.get("versions") or {}
-    where = (f"git commit `{git['commit'][:12]}`" + (" with uncommitted changes" if
-             git.get("dirty") else "")) if git.get("commit") else "no git commit was recorded"
-    pkgs = ", ".join(f"{k} {v}" for k, v in versions.items())
-    return where + (f" ({pkgs})" if pkgs else "")
+    commit = (f"git commit `{git['commit'][:12]}`" + (" with uncommitted changes" if
+              git.get("dirty") else "")) if git.get("commit") else "no git commit was recorded"
+    versions = ", ".join(f"{k} {v}" for k, v in (manifest.get("versions") or {}).items())
+    return commit, versions
 
 
 def _ci(lo, hi) -> str:
@@ -378,7 +378,7 @@ def _markdown(a: Analysis, directory: Path, figures: list[tuple[str, Path]]) -> 
             f"{spec.adaptive.half_width:g}{' of the mean' if spec.adaptive.relative else ''} "
             f"({spec.adaptive.min} to {spec.adaptive.max}, in batches of {spec.adaptive.batch})"
             if spec.adaptive else str(spec.replications))
-    git = m.get("git") or {}
+    commit, versions = _code_version(m)
     lines += [
         "## What was run", "",
         _md_table(["", ""], [
@@ -395,9 +395,8 @@ def _markdown(a: Analysis, directory: Path, figures: list[tuple[str, Path]]) -> 
                           "replication i uses the same seed at every point"],
             ["Run function", f"`{spec.run_fn}`"],
             ["Started / finished", f"{m.get('started_at')} / {m.get('finished_at')}"],
-            ["Code", (f"git {git.get('commit', '')[:12]}{' (uncommitted changes)' if git.get('dirty') else ''}"
-                      if git else "no git checkout")],
-            ["Versions", ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items())],
+            ["Code", commit],
+            ["Versions", versions],
         ]), ""]
     if spec.fixed:
         lines += ["Fixed overrides: " + ", ".join(f"`{k} = {format_value(v)}`"
@@ -496,7 +495,8 @@ def _markdown(a: Analysis, directory: Path, figures: list[tuple[str, Path]]) -> 
               "The same runs, seeds and results again, into a new directory, from the copy of "
               "the experiment file kept with the results:", "",
               "```sh", reproduce_command(m, directory), "```", "",
-              "Identical numbers need the same code: " + _code_version(m) + ".", "",
+              f"Identical numbers need the same code: {commit}"
+              + (f" ({versions})." if versions else "."), "",
               f"The root seed ({m.get('root_seed')}, "
               f"{_SEED_SOURCE.get(m.get('seed_source'), 'recorded')}) is in `manifest.json`; "
               "each run's seed is in the runs table. "

@@ -45,7 +45,6 @@ __all__ = [
 ]
 
 
-
 #: Added when the pool breaks before any run finished: the usual cause is a script without the
 #: ``__main__`` guard (worker processes import the main module; Python docs, multiprocessing,
 #: "Safe importing of main module").
@@ -163,7 +162,8 @@ def check_count(key: str, value: Any, none_means: str) -> None:
 def check_executor(kind: str, workers: int | None) -> None:
     """Refuse an unknown executor kind or a bad worker count."""
     if kind not in EXECUTORS:
-        raise ExperimentError(key="--executor", value=kind, allowed="one of " + ", ".join(EXECUTORS))
+        raise ExperimentError(key="--executor", value=kind,
+                              allowed="one of " + ", ".join(EXECUTORS))
     check_count("workers", workers, "one per available core")
 
 
@@ -461,7 +461,7 @@ def _counts(planned: list[tuple[int, int]], finished: dict[tuple[int, int], str]
     return done, failed
 
 
-def _drive(store: Store, spec: ExperimentSpec, design: Design, *, executor: str | None,
+def _drive(store: Store, spec: ExperimentSpec, design: Design, *, executor: str,
            workers: int | None, scheduler: str | None, chunk_size: int | None,
            progress: Callable[[ProgressEvent], None] | None, retry_failed: bool = False,
            flush_seconds: float = 2.0, flush_rows: int = 500) -> SweepResult:

@@ -19,7 +19,8 @@ import numpy as np
 from model.outputs import SUMMARY_GROUPS
 from model.scenarios import resolve_params
 
-__all__ = ["SUMMARY_KEYS", "FakeResult", "failing_simulate", "fake_simulate", "slow_simulate"]
+__all__ = ["SUMMARY_KEYS", "FakeResult", "failing_simulate", "fake_simulate", "slow_simulate",
+           "unsendable_simulate"]
 
 #: The keys with a response of their own (below); every other key of the model's summary
 #: (``model.SUMMARY_KEYS``) gets a generic one, so that any experiment file runs with a stand-in.

@@ -536,9 +536,9 @@ def run_validation(quick: bool = False, out: str | Path | None = "results/valida
     table (``validation.csv``, ``validation.md``) and the figures (``out/figures``). With
     ``out=None`` a temporary directory is used and nothing is kept.
     """
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
-                                or workers < 1):
-        raise ValidationError(f"--workers: got {workers!r}; allowed: an integer >= 1")
+    from .runner import check_count
+
+    check_count("workers", workers, "one per available core")  # before any pattern runs
     size = size or (QUICK if quick else FULL)
     chosen = PATTERNS if patterns is None else tuple(pattern_by_key(k) for k in patterns)
     t0 = time.perf_counter()
@@ -1325,18 +1325,15 @@ def _horizon_run(years, seed, replication) -> list[dict[str, Any]]:
 
 
 def horizon_figure(h: pd.DataFrame, path: Path) -> Path:
-    from scipy import stats
-
     plt = pyplot()
     metrics = [t for t in TARGETS if t.metric not in ("caseload_per_clinician",)]
     ncol = 4
     nrow = math.ceil(len(metrics) / ncol)
     fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 2.8 * nrow), squeeze=False)
     for ax, t in zip(axes.flat, metrics):
-        v = metric_values(h, t.metric)
-        g = pd.DataFrame({"year": h["year"], "v": v}).groupby("year")["v"]
-        m, s, n = g.mean(), g.std(), g.count()
-        hw = s / np.sqrt(n) * stats.t.ppf(0.975, np.maximum(n - 1, 1))
+        wide = h.assign(v=metric_values(h, t.metric)).pivot(index="year",
+                                                             columns="replication", values="v")
+        m, hw = _band(wide)
         ax.axhspan(t.low, t.high, color="grey", alpha=0.2)
         ax.errorbar(m.index, m, yerr=hw, fmt="o-", color="black", capsize=3)
         ax.axvline(3, color="tab:blue", lw=0.8, ls=":")

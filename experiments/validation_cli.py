@@ -60,7 +60,7 @@ def cmd_validate(args) -> int:
     print(f"carepath validate ({mode}): {n_pat} pattern experiment(s) -> {args.out}",
           file=sys.stderr)
     res = V.run_validation(quick=args.quick, out=args.out, workers=args.workers,
-                         patterns=patterns, progress=_progress)
+                           patterns=patterns, progress=_progress)
     print(V.format_table(res.table))
     gate = res.table["gate"]
     n_ok = int(res.table.loc[gate, "passed"].sum())

@@ -386,9 +386,8 @@ def draw_ties(rng, start, count, mean_ties):
 @kernel
 def referrals_and_intake(rng, P, F, I, B, mem_c, mem_t, caseload, wk, n, week, slots_mean):
     """Re-referral of relapsed former patients, catchment exit, waiting-list withdrawal and
-    capacity-limited intake, urgent first then by referral date (ODD 7.1).
-
-    Returns the patients who started care this week."""
+    capacity-limited intake, urgent first then by referral date (ODD 7.1). Care starts and
+    the waits they end are counted in ``wk``."""
     n_wait = 0
     for i in range(n):
         s = I[STATUS, i]

@@ -1,12 +1,13 @@
 """The care-pathway model: ``CarePathwayModel``, one step = one week.
 
-The weekly schedule is written once, in :meth:`CarePathwayModel.step`, in the order of the
-ODD's process overview (docs/ODD.md, section 3). Each stage is a method named as the ODD's
-submodel; the rules themselves are the pure functions of :mod:`model.submodels`.
+The weekly schedule is written once, in :func:`model.kernels.week` (called by
+:meth:`CarePathwayModel.step`), in the order of the ODD's process overview (docs/ODD.md,
+section 3): one compiled kernel per stage, named as the ODD's submodel, applying the scalar rules
+of :mod:`model.submodels`.
 
 State lives in numpy arrays (:mod:`model.population`); ``Patient`` and ``Clinician`` Mesa agents
-are views onto rows of those arrays, so analysts and the browser view get the one-object-per-agent
-interface while the weekly rules stay vectorised.
+are views onto those arrays, so analysts and the browser view get the one-object-per-agent
+interface while the weekly rules run as compiled loops.
 """
 
 from __future__ import annotations

@@ -78,8 +78,6 @@ PRESSURE = np.array([0, 0, 1, 2, 3, 4], dtype=np.int8)
 #: Authority modes: the ones that relieve clinician stress in the short run (S1).
 AUTHORITY = np.array([False, False, True, False, True, True])
 
-
-
 #: Compile a scalar rule with numba (cached on disk; the first run of a fresh checkout, or after an
 #: edit to the model's compiled source, compiles; later runs load the cache).
 rule = njit_cached
