@@ -2,8 +2,9 @@
 
 Each agent is a view onto one row of the model's state arrays (``model.patients`` /
 ``model.clinicians``): reading ``patient.trust_pc`` reads the array, setting it writes the array.
-The weekly rules run vectorised over the arrays (docs/ODD.md, implementation notes); the agents
-give Mesa, the browser view and analysts the familiar one-object-per-agent interface.
+The weekly rules run as compiled loops over the arrays (``model.kernels``; docs/ODD.md,
+implementation notes); the agents give Mesa, the browser view and analysts the familiar
+one-object-per-agent interface.
 """
 
 from __future__ import annotations
