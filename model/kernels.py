@@ -139,6 +139,7 @@ LEFT_HOSPITAL_WEEK = ROW["left_hospital_week"]
 # rows of B
 DEP_HOUSING = ROW["dep_housing"]
 DEP_MONEY = ROW["dep_money"]
+SUBSTANCE_MISUSE = ROW["substance_misuse"]
 ADVOCATE = ROW["advocate"]
 ADVANCE_STATEMENT = ROW["advance_statement"]
 ADHERENT = ROW["adherent"]
@@ -352,6 +353,7 @@ def new_patients(rng, P, F, I, B, start, count, status, referral_boost, week):
         B[ADVANCE_STATEMENT, i] = rng.random() < P.advance_statement_coverage
         I[REFERRED_WEEK, i] = week
         B[URGENT, i] = F[ACUITY, i] >= 0.7
+        B[SUBSTANCE_MISUSE, i] = rng.random() < P.substance_misuse_prevalence
 
 
 @kernel
@@ -614,7 +616,8 @@ def encounters(rng, P, F, I, B, mem_c, mem_t, last_lev, wk, n_patients, seen, we
         u = mode_utilities(propensity[c], ts, skill[c], P.involvement_mandate, P.org_support, a,
                            stress[c], defensiveness[c], identity[c], risk, advocate,
                            1.0 if role == ACTIVE else 0.0, F[TRUST_PC, i],
-                           F[TRUST_CP, i], rel, dependency, tic)
+                           F[TRUST_CP, i], rel, dependency, tic,
+                           P.substance_leverage_bias if B[SUBSTANCE_MISUSE, i] else 0.0)
         ok = mode_availability(decision, F[TRUST_CP, i], P.deal_trust_threshold,
                                lev_type >= 0, leverage_allowed, risk, P.compulsion_available,
                                P.compulsion_risk_threshold)

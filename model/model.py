@@ -127,6 +127,7 @@ SUMMARY_KEYS: tuple[str, ...] = (
     "trust_cp_mean", "perceived_coercion_mean", "leverage_prevalence",
     *(f"leverage_prevalence_{t}" for t in LEVERAGE_TYPES), "leverage_prevalence_ever",
     *(f"leverage_prevalence_ever_{t}" for t in LEVERAGE_TYPES),
+    "leverage_ever_substance_misuse", "leverage_ever_no_substance_misuse",
     "compulsory_admissions_per_100", "voluntary_admissions_per_100", "readmissions_per_100",
     "readmission_12m_after_compulsory", "cto_per_100", "disengagement_rate",
     "rationing_rate", "routinizing_rate", "contact_shortfall", "options_offered_mean",
@@ -513,7 +514,8 @@ class CarePathwayModel(mesa.Model):
         """Share of patients in care during the window who met >= 1 offer or threat in it
         (Burns et al. 2011; Monahan et al. 2005), overall and by type; and the share of the
         same people who met one at any time since the run began (``leverage_prevalence_ever``,
-        the run-long analogue of a lifetime figure), also by type."""
+        the run-long analogue of a lifetime figure), also by type, and separately among those
+        who misuse substances and those who do not (Burns et al. 2011: 63% vs 30-33%)."""
         pa = self.patients
         start = self.week - w + 1
         cohort = pa.view("last_in_care_week") >= start
@@ -526,6 +528,10 @@ class CarePathwayModel(mesa.Model):
         for k, t in enumerate(LEVERAGE_TYPES):
             out[f"leverage_prevalence_{t}"] = kn.share(lev[:, k].sum(), n)
             out[f"leverage_prevalence_ever_{t}"] = kn.share(ever[:, k].sum(), n)
+        met = ever.any(axis=1)
+        sm = pa.view("substance_misuse")[cohort]
+        out["leverage_ever_substance_misuse"] = kn.share(met[sm].sum(), int(sm.sum()))
+        out["leverage_ever_no_substance_misuse"] = kn.share(met[~sm].sum(), int((~sm).sum()))
         return out
 
     # ------------------------------------------------------------------ conveniences

@@ -82,6 +82,9 @@ SUMMARY_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("leverage_prevalence_ever_money", "... with money as the lever"),
         ("leverage_prevalence_ever_services", "... with services as the lever"),
         ("leverage_prevalence_ever_compulsion", "... with compulsion as the lever"),
+        ("leverage_ever_substance_misuse", "share of those who misuse substances who met one "
+                                           "at any time since the run began"),
+        ("leverage_ever_no_substance_misuse", "... of those who do not misuse substances"),
         ("perceived_coercion_mean", "patients' perceived coercion, 0-1"),
     )),
     ("Reciprocal deals", (

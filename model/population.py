@@ -31,6 +31,7 @@ PATIENT_COLUMNS: dict[str, tuple[str, float]] = {
     "role": ("i", 1),
     "dep_housing": ("b", False),
     "dep_money": ("b", False),
+    "substance_misuse": ("b", False),  # problem drug or harmful alcohol use (fixed at referral)
     "trauma": ("f", 0.0),
     "felt_safety": ("f", 0.6),
     "locus": ("f", 0.5),

@@ -255,9 +255,11 @@ def gatekeeping_probability(ratio, identity, org_support):
 @rule
 def mode_utilities(propensity, time_share, skill, mandate, org_support, acuity, stress,
                    defensiveness, identity, risk, advocate, prefers_active, trust_pc, trust_cp,
-                   reluctance, dependency, trauma_informed):
+                   reluctance, dependency, trauma_informed, leverage_bias):
     """Utility of each influence mode (SHARE ... COMPEL) for one decision, before availability
-    (ODD 7.5). ``propensity`` is the clinician's row of six learned propensities."""
+    (ODD 7.5). ``propensity`` is the clinician's row of six learned propensities;
+    ``leverage_bias`` is added to the offer and the threat (``substance_leverage_bias`` for a
+    patient who misuses substances, else 0: leverage clusters in a persistent subgroup)."""
     w = W_SHARE
     share = (w.time * time_share + w.skill * skill + w.mandate * mandate * (1.0 - defensiveness)
              + w.org * org_support + w.capacity * (1.0 - acuity) - w.stress * stress
@@ -266,10 +268,11 @@ def mode_utilities(propensity, time_share, skill, mandate, org_support, acuity, 
     persuade = W_PERSUADE.identity * identity + W_PERSUADE.risk * risk
     w2 = W_LEVERAGE
     leverage = w2.trust_pc * trust_pc + w2.reluctance * reluctance + w2.stress * stress
-    deal = W_DEAL.reluctance * reluctance + W_DEAL.dependency * dependency
+    deal = W_DEAL.reluctance * reluctance + W_DEAL.dependency * dependency + leverage_bias
     w3 = W_THREATEN
     threaten = (w3.stress * stress + w3.defensive * defensiveness + w3.risk * risk
-                + w3.reluctance * reluctance - w3.trust_cp * trust_cp - w3.tic * trauma_informed)
+                + w3.reluctance * reluctance - w3.trust_cp * trust_cp - w3.tic * trauma_informed
+                + leverage_bias)
     w4 = W_COMPEL
     compel = w4.risk * risk + w4.defensive * defensiveness - w4.tic * trauma_informed
     return (propensity[0] + share, propensity[1] + persuade, propensity[2] + leverage,

@@ -129,10 +129,20 @@ def test_patient_response_is_a_softmax_over_utilities():
 def test_stress_and_defensiveness_push_away_from_sharing():
     def u(stress, defensiveness):
         return sm.mode_utilities(np.zeros(6), 1.0, 0.5, 0.0, 0.0, 0.3, stress, defensiveness,
-                                 0.5, 0.2, 0.0, 0.0, 0.5, 0.5, 0.3, 0.0, 0.0)
+                                 0.5, 0.2, 0.0, 0.0, 0.5, 0.5, 0.3, 0.0, 0.0, 0.0)
     low, high = u(0.2, 0.2), u(0.8, 0.8)
     assert low[Mode.SHARE] - high[Mode.SHARE] == pytest.approx(1.5 * 0.6 + 1.2 * 0.6)
     assert high[Mode.THREATEN] - low[Mode.THREATEN] == pytest.approx(1.2 * 0.6 + 1.2 * 0.6)
+
+
+def test_leverage_bias_raises_only_offers_and_threats():
+    args = (np.zeros(6), 1.0, 0.5, 0.0, 0.0, 0.3, 0.4, 0.3, 0.5, 0.2, 0.0, 0.0, 0.5, 0.5, 0.3,
+            0.6, 0.0)
+    without, with_bias = sm.mode_utilities(*args, 0.0), sm.mode_utilities(*args, 2.0)
+    diff = np.subtract(with_bias, without)
+    expected = np.zeros(6)
+    expected[[Mode.DEAL, Mode.THREATEN]] = 2.0
+    assert diff == pytest.approx(expected)
 
 
 def test_trust_update_is_asymmetric():
