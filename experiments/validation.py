@@ -794,7 +794,7 @@ TARGETS: tuple[Target, ...] = (
            fix="Not housing or money (the next rows are in range); the excess comes from "
                "services (0.07) and compulsion (0.05). Run-long is about 1.37x one-year "
                "whatever the calibration: 1.33-1.46x in about 20 propensity variants, and "
-               "1.27-1.40x with leverage concentrated in substance misuse (15 variants, "
+               "1.27-1.40x with leverage concentrated in substance misuse (about 20 variants, "
                "substance_leverage_bias 1-5, even when only that group met leverage). So "
                "run-long <= 0.35 needs one-year <= 0.25 and role concordance at its 0.50 "
                "edge. Concentration in people does not do it; what is missing is probably "
