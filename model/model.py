@@ -522,16 +522,17 @@ class CarePathwayModel(mesa.Model):
         weeks = pa.last_leverage_week[: pa.n][cohort]
         lev = weeks >= start
         ever = weeks > NEVER
+        met = ever.any(axis=1)  # met leverage of any type since the run began
+        misuse = pa.view("substance_misuse")[cohort]
         n = int(cohort.sum())
         out = {"leverage_prevalence": kn.share(lev.any(axis=1).sum(), n),
-               "leverage_prevalence_ever": kn.share(ever.any(axis=1).sum(), n)}
+               "leverage_prevalence_ever": kn.share(met.sum(), n),
+               "leverage_ever_substance_misuse": kn.share(met[misuse].sum(), int(misuse.sum())),
+               "leverage_ever_no_substance_misuse": kn.share(met[~misuse].sum(),
+                                                             int((~misuse).sum()))}
         for k, t in enumerate(LEVERAGE_TYPES):
             out[f"leverage_prevalence_{t}"] = kn.share(lev[:, k].sum(), n)
             out[f"leverage_prevalence_ever_{t}"] = kn.share(ever[:, k].sum(), n)
-        met = ever.any(axis=1)
-        sm = pa.view("substance_misuse")[cohort]
-        out["leverage_ever_substance_misuse"] = kn.share(met[sm].sum(), int(sm.sum()))
-        out["leverage_ever_no_substance_misuse"] = kn.share(met[~sm].sum(), int((~sm).sum()))
         return out
 
     # ------------------------------------------------------------------ conveniences
