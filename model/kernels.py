@@ -547,6 +547,20 @@ def decision_type(rng, F, I, B, i, ratio, service_weeks):
 
 
 @kernel
+def leverage_bias(P, substance_misuse, last_leverage):
+    """What is added to the utility of an offer and of a threat for one patient (ODD 7.5):
+    ``substance_leverage_bias`` if they misuse substances (leverage clusters in a persistent
+    subgroup) plus ``leverage_history_bias`` if they have met leverage of any type before
+    (``last_leverage`` is their row of the week each type was last met; a lever once used
+    stays on the table, so leverage recurs in the same people over time)."""
+    bias = P.substance_leverage_bias if substance_misuse else 0.0
+    for week_met in last_leverage:
+        if week_met > NEVER:
+            return bias + P.leverage_history_bias
+    return bias
+
+
+@kernel
 def encounters(rng, P, F, I, B, mem_c, mem_t, last_lev, wk, n_patients, seen, week, caseload,
                ratio, identity, skill, method, propensity, stress, defensiveness, insight,
                reward_baseline, authority_uses, conflicts, place_capacity):
@@ -617,7 +631,7 @@ def encounters(rng, P, F, I, B, mem_c, mem_t, last_lev, wk, n_patients, seen, we
                            stress[c], defensiveness[c], identity[c], risk, advocate,
                            1.0 if role == ACTIVE else 0.0, F[TRUST_PC, i],
                            F[TRUST_CP, i], rel, dependency, tic,
-                           P.substance_leverage_bias if B[SUBSTANCE_MISUSE, i] else 0.0)
+                           leverage_bias(P, B[SUBSTANCE_MISUSE, i], last_lev[i]))
         ok = mode_availability(decision, F[TRUST_CP, i], P.deal_trust_threshold,
                                lev_type >= 0, leverage_allowed, risk, P.compulsion_available,
                                P.compulsion_risk_threshold)

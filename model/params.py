@@ -280,19 +280,25 @@ _PARAMS: list[Param] = [
     _p("propensity_leverage", "float", -1.8, -5.0, 5.0, "log-weight",
        "Initial propensity to use interpersonal leverage.", "Szmukler & Appelbaum 2008",
        "clinicians"),
-    _p("propensity_deal", "float", -1.5, -5.0, 5.0, "log-weight",
+    _p("propensity_deal", "float", -2.1, -5.0, 5.0, "log-weight",
        "Initial propensity to offer a deal (resource conditional on adherence).",
        "S2; calibrated (docs/validation.md: leverage prevalence, Burns et al. 2011)",
        "clinicians"),
-    _p("propensity_threaten", "float", -4.6, -5.0, 5.0, "log-weight",
+    _p("propensity_threaten", "float", -4.8, -5.0, 5.0, "log-weight",
        "Initial propensity to threaten (withdrawal of a resource, or compulsion).",
        "S2; calibrated (docs/validation.md: leverage prevalence, Burns et al. 2011)",
        "clinicians"),
-    _p("substance_leverage_bias", "float", 2.0, 0.0, 5.0, "log-weight",
+    _p("substance_leverage_bias", "float", 1.8, 0.0, 5.0, "log-weight",
        "Added to the utility of an offer and of a threat when the patient misuses substances: "
        "leverage concentrates in a persistent subgroup.",
        "Burns et al. 2011 (leverage 63% lifetime in a substance-misuse sample vs 30-33% in "
        "psychosis); calibrated (docs/validation.md)", "clinicians"),
+    _p("leverage_history_bias", "float", 2.0, 0.0, 5.0, "log-weight",
+       "Added to the utility of an offer and of a threat when the patient has met leverage "
+       "before (any type, since referral): a lever once used stays on the table, so leverage "
+       "recurs in the same people over time.",
+       "Monahan et al. 2005 (leverage concentrated in patients with repeated admissions and "
+       "intensive service use); calibrated (docs/validation.md)", "clinicians"),
     _p("propensity_compel", "float", -0.5, -5.0, 5.0, "log-weight",
        "Initial propensity to compel when compulsion is legally open.", "S2", "clinicians"),
     # ------------------------------------------------------------------ illness
