@@ -896,18 +896,22 @@ EFFECT_TARGETS: tuple[EffectTarget, ...] = (
                  "no advance statements", "ratio",
                  "no effect on voluntary or total admissions; admissions RR 0.69 (0.45-1.04, ns)",
                  "Molyneaux et al. 2019; Henderson et al. 2004", 0.85, 1.05, 1.0,
-                 fix="Caveat (met, but the CI reaches below 0.85): total admissions fall by "
-                     "the compulsory admissions a plan averts, because voluntary admissions "
-                     "stay level (the next row), as in the trials' components; the pooled "
-                     "'no effect on total admissions' is a non-significant result, and "
-                     "Henderson et al.'s total RR 0.69 lies below the model's."),
+                 fix="Caveat (met, near the lower edge): total admissions fall by the "
+                     "compulsory admissions a plan averts, less the voluntary admissions it "
+                     "adds (the next row); the pooled 'no effect on total admissions' is a "
+                     "non-significant result, and Henderson et al.'s total RR 0.69 lies below "
+                     "the model's."),
     EffectTarget("as_voluntary", "Advance statements for all (default quality) -> "
                  "voluntary admissions", "voluntary_admissions_per_100",
                  "advance statements for all (default quality and honour rate)",
                  "no advance statements", "ratio",
                  "no effect on voluntary admissions (pooled RCTs); about 17% vs 17% by "
                  "subtraction (any admission 30% vs 44%, compulsory 13% vs 27%)",
-                 "Molyneaux et al. 2019; Henderson et al. 2004", 0.85, 1.15, 1.0),
+                 "Molyneaux et al. 2019; Henderson et al. 2004", 0.85, 1.15, 1.0,
+                 fix="Caveat (met, at the upper edge; 1.03-1.15 over root seeds, CIs "
+                     "excluding 1): a followed plan turns some would-be detentions into "
+                     "voluntary admissions (about 0.4 of each averted), which the trials did "
+                     "not see; docs/validation.md, lever-effect caveats."),
     EffectTarget("sdm_involvement", "SDM training + protected time -> patient-rated "
                  "involvement (ladder points)", "patient_rated_involvement",
                  "SDM training + protected time", "default", "difference",

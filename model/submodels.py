@@ -258,8 +258,9 @@ def mode_utilities(propensity, time_share, skill, mandate, org_support, acuity, 
                    reluctance, dependency, trauma_informed, leverage_bias):
     """Utility of each influence mode (SHARE ... COMPEL) for one decision, before availability
     (ODD 7.5). ``propensity`` is the clinician's row of six learned propensities;
-    ``leverage_bias`` is added to the offer and the threat (``substance_leverage_bias`` for a
-    patient who misuses substances, else 0: leverage clusters in a persistent subgroup)."""
+    ``leverage_bias`` is added to the offer and the threat (``kernels.leverage_bias``: the
+    substance-misuse and leverage-history terms, so that leverage clusters in a persistent
+    subgroup and recurs in the same people over time)."""
     w = W_SHARE
     share = (w.time * time_share + w.skill * skill + w.mandate * mandate * (1.0 - defensiveness)
              + w.org * org_support + w.capacity * (1.0 - acuity) - w.stress * stress
