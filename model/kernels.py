@@ -68,6 +68,9 @@ CRISIS_TEAM_COMPULSION = 0.4
 #: Chance that an honoured advance statement (crisis plan) is followed, times
 #: ``advance_statement_quality`` (in encounters, ODD 7.5, and by the crisis team, ODD 7.10).
 PLAN_FOLLOWED_RATE = 0.8
+#: Share of agreed admissions that still go ahead when a crisis plan was followed; the rest are
+#: treated at home, as the plan says (ODD 7.8).
+PLAN_ADMISSION_SHARE = 0.5
 #: Follow-up after discharge from a compulsory stay for ``readmissions_12m`` (weeks).
 READMISSION_FOLLOW_UP = 52
 #: Half-life (weeks) of the excess crisis hazard after leaving hospital.
@@ -775,13 +778,13 @@ def decision_outcome(rng, P, F, I, B, mem_c, mem_t, caseload, wk, free, i, c, de
         I[PLACE_WEEKS_LEFT, i] = PLACE_WEEKS[wanted]
         free[wanted] -= 1
     if decision == ADMISSION:
-        # Compulsory, voluntary (an honoured crisis plan halves it), or home treatment.
+        # Compulsory, voluntary, or home treatment. Every admission decision is a crisis
+        # (decision_type), so an agreed one is indicated; a followed crisis plan treats some
+        # at home instead.
         if compelled:
             admit(rng, I, B, wk, i, True, P.admission_weeks, week)
-        elif accepted and (B[CRISIS, i]
-                           or admission_indicated(F[RISK, i], P.compulsion_risk_threshold)):
-            if not plan_followed or rng.random() < 0.5:
-                admit(rng, I, B, wk, i, False, P.admission_weeks, week)
+        elif accepted and (not plan_followed or rng.random() < PLAN_ADMISSION_SHARE):
+            admit(rng, I, B, wk, i, False, P.admission_weeks, week)
     if decision == DISCHARGE and accepted:
         leave_care(F, I, mem_c, mem_t, caseload, wk, i, DISCHARGED)
     if (response == DISENGAGE and not compelled
