@@ -440,6 +440,15 @@ def _by_point(runs: pd.DataFrame, label: str, metric: str) -> pd.Series:
     return pd.Series(metric_values(ok, metric).to_numpy(), index=ok["replication"].to_numpy())
 
 
+def _paired(runs: pd.DataFrame, treatment: str, control: str, metric: str
+            ) -> tuple[pd.Series, pd.Series, np.ndarray, np.ndarray]:
+    """A metric at two points (by replication), and the values of the replications both have,
+    side by side: common random numbers make replication *i* a pair."""
+    t, c = _by_point(runs, treatment, metric), _by_point(runs, control, metric)
+    common = t.index.intersection(c.index)
+    return t, c, t.loc[common].to_numpy(), c.loc[common].to_numpy()
+
+
 def evaluate_check(check: Check, runs: pd.DataFrame, planned: int | None = None
                    ) -> dict[str, Any]:
     """Decide one check from a runs table (one row of the validation table)."""
@@ -451,9 +460,8 @@ def evaluate_check(check: Check, runs: pd.DataFrame, planned: int | None = None
         base_mean = math.nan
         a = math.nan
     else:
-        b = _by_point(runs, check.baseline, check.metric)
-        common = t.index.intersection(b.index)
-        d = (t.loc[common] - b.loc[common]).to_numpy()
+        t, b, tp, bp = _paired(runs, check.treatment, check.baseline, check.metric)
+        d = tp - bp
         base_mean = float(b.mean())
         a = vargha_delaney(t.to_numpy(), b.to_numpy())
     n, est, lo, hi = _t_ci(np.asarray(d, dtype=float))
@@ -973,10 +981,7 @@ def calibration_effects(runs: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     rows = []
     for e in EFFECT_TARGETS:
-        t = _by_point(runs, e.treatment, e.metric)
-        c = _by_point(runs, e.control, e.metric)
-        common = t.index.intersection(c.index)
-        tv, cv = t.loc[common].to_numpy(), c.loc[common].to_numpy()
+        _, _, tv, cv = _paired(runs, e.treatment, e.control, e.metric)
         if e.kind == "ratio":
             est, lo, hi = _paired_ratio_ci(tv, cv, rng)
         else:
@@ -984,7 +989,7 @@ def calibration_effects(runs: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
         rows.append({"id": e.id, "quantity": e.quantity, "metric": e.metric,
                      "contrast": f"{e.treatment} vs {e.control}", "kind": e.kind,
                      "published": e.published, "source": e.source, "low": e.low,
-                     "high": e.high, "point": e.point, "n": len(common), "estimate": est,
+                     "high": e.high, "point": e.point, "n": len(tv), "estimate": est,
                      "ci_low": lo, "ci_high": hi, "in_range": bool(e.low <= est <= e.high),
                      "expected": e.expected, "fix": e.fix})
     return pd.DataFrame(rows)
@@ -1023,22 +1028,27 @@ def run_calibration(out: str | Path | None = "results/validation", workers: int 
         return CalibrationResult(levels, effects, runs, eruns, time.perf_counter() - t0)
 
 
+def _estimate(table: pd.DataFrame) -> str:
+    """The column holding the model's figure: ``mean`` in a levels table (calibration_levels),
+    ``estimate`` in an effects table (calibration_effects)."""
+    return "estimate" if "estimate" in table else "mean"
+
+
 def format_calibration(levels: pd.DataFrame, effects: pd.DataFrame | None = None) -> str:
-    lines = [f"{'target':18s} {'published range':>16s} {'model mean':>10s} {'95% CI':>20s}  "
-             "in range  source"]
-    for _, r in levels.iterrows():
-        lines.append(f"{r['id']:18s} {_fmt(r['low']):>7s} - {_fmt(r['high']):<7s}"
-                     f" {_fmt(r['mean']):>10s} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
-                     f"{'':2s}{'yes' if r['in_range'] else 'NO':8s}  {r['source']}")
+    blocks = [("target", "model mean", levels)]
     if effects is not None:
-        lines.append("")
-        lines.append(f"{'effect':18s} {'published range':>16s} {'model':>10s} {'95% CI':>20s}"
-                     "  in range  source")
-        for _, r in effects.iterrows():
+        blocks.append(("effect", "model", effects))
+    lines: list[str] = []
+    for name, heading, table in blocks:
+        if lines:
+            lines.append("")
+        lines.append(f"{name:18s} {'published range':>16s} {heading:>10s} {'95% CI':>20s}  "
+                     "in range  source")
+        col = _estimate(table)
+        for _, r in table.iterrows():
             lines.append(f"{r['id']:18s} {_fmt(r['low']):>7s} - {_fmt(r['high']):<7s}"
-                         f" {_fmt(r['estimate']):>10s} [{_fmt(r['ci_low'])}, "
-                         f"{_fmt(r['ci_high'])}]{'':2s}{'yes' if r['in_range'] else 'NO':8s}"
-                         f"  {r['source']}")
+                         f" {_fmt(r[col]):>10s} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
+                         f"{'':2s}{'yes' if r['in_range'] else 'NO':8s}  {r['source']}")
     return "\n".join(lines)
 
 
@@ -1357,25 +1367,19 @@ def horizon_figure(h: pd.DataFrame, path: Path) -> Path:
     return save_figure(fig, path, axes=axes, used=len(metrics))
 
 
-def _md_levels(levels: pd.DataFrame) -> str:
-    out = ["| Target | Published figure | Source | Target range | Model mean [95% CI] | "
+def _md_calibration(table: pd.DataFrame) -> str:
+    """A levels table (calibration_levels) or an effects table (calibration_effects) as the
+    Markdown table of docs/validation.md."""
+    col = _estimate(table)
+    effects = col == "estimate"
+    first, figure = ("Lever effect", "Model") if effects else ("Target", "Model mean")
+    out = [f"| {first} | Published figure | Source | Target range | {figure} [95% CI] | "
            "In range |", "|---|---|---|---|---|---|"]
-    for _, r in levels.iterrows():
-        out.append(f"| {r['quantity']} (`{r['metric']}`) | {r['published']} | {r['source']} | "
-                   f"{_fmt(r['low'])}–{_fmt(r['high'])} | {_fmt(r['mean'])} "
+    for _, r in table.iterrows():
+        kind = (", RR" if r["kind"] == "ratio" else ", Δ") if effects else ""
+        out.append(f"| {r['quantity']} (`{r['metric']}`{kind}) | {r['published']} | "
+                   f"{r['source']} | {_fmt(r['low'])}–{_fmt(r['high'])} | {_fmt(r[col])} "
                    f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}] | "
-                   f"{'yes' if r['in_range'] else '**no (miss)**'} |")
-    return "\n".join(out)
-
-
-def _md_effects(effects: pd.DataFrame) -> str:
-    out = ["| Lever effect | Published figure | Source | Target range | Model [95% CI] | "
-           "In range |", "|---|---|---|---|---|---|"]
-    for _, r in effects.iterrows():
-        kind = "RR" if r["kind"] == "ratio" else "Δ"
-        out.append(f"| {r['quantity']} (`{r['metric']}`, {kind}) | {r['published']} | "
-                   f"{r['source']} | {_fmt(r['low'])}–{_fmt(r['high'])} | "
-                   f"{_fmt(r['estimate'])} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}] | "
                    f"{'yes' if r['in_range'] else '**no (miss)**'} |")
     return "\n".join(out)
 
@@ -1407,8 +1411,8 @@ def write_docs(workers: int | None = None, out: str | Path = "results/validation
     cal = run_calibration(out=out, workers=workers, replications=CALIBRATION_FULL["default"],
                           effect_replications=CALIBRATION_FULL["effects"])
     calibration_figure(cal.levels, cal.effects, DOCS_IMG / "calibration.png")
-    parts.append("## Calibration\n\n" + _md_levels(cal.levels) + "\n\n"
-                 + _md_effects(cal.effects))
+    parts.append("## Calibration\n\n" + _md_calibration(cal.levels) + "\n\n"
+                 + _md_calibration(cal.effects))
     h = horizon_runs(workers=workers)
     h.to_csv(out / "horizon.csv", index=False)
     horizon_figure(h, DOCS_IMG / "horizon.png")
