@@ -916,8 +916,8 @@ EFFECT_TARGETS: tuple[EffectTarget, ...] = (
                  "no effect on voluntary admissions (pooled RCTs); about 17% vs 17% by "
                  "subtraction (any admission 30% vs 44%, compulsory 13% vs 27%)",
                  "Molyneaux et al. 2019; Henderson et al. 2004", 0.85, 1.15, 1.0,
-                 fix="Caveat (met, at the upper edge; 1.03-1.15 over root seeds, CIs "
-                     "excluding 1): a followed plan turns some would-be detentions into "
+                 fix="Caveat (met, at the upper edge; 1.03-1.15 over root seeds): a "
+                     "followed plan turns some would-be detentions into "
                      "voluntary admissions (about 0.4 of each averted), which the trials did "
                      "not see; docs/validation.md, lever-effect caveats."),
     EffectTarget("sdm_involvement", "SDM training + protected time -> patient-rated "

@@ -295,8 +295,8 @@ _PARAMS: list[Param] = [
        "psychosis); calibrated (docs/validation.md)", "clinicians"),
     _p("leverage_history_bias", "float", 2.0, 0.0, 5.0, "log-weight",
        "Added to the utility of an offer and of a threat when the patient has met leverage "
-       "before (any type, since referral): a lever once used stays on the table, so leverage "
-       "recurs in the same people over time.",
+       "before (any type, at any time since the run began, in any episode of care): a lever "
+       "once used stays on the table, so leverage recurs in the same people over time.",
        "Monahan et al. 2005 (leverage concentrated in patients with repeated admissions and "
        "intensive service use); calibrated (docs/validation.md)", "clinicians"),
     _p("propensity_compel", "float", -0.5, -5.0, 5.0, "log-weight",

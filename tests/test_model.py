@@ -286,12 +286,14 @@ def test_leverage_bias_adds_the_subgroup_and_the_history_terms():
     P = kernel_params({**{k: SCHEMA[k].default for k in SCHEMA}, "substance_leverage_bias": 1.5,
                        "leverage_history_bias": 2.25})[0]
     never = np.full(4, NEVER, dtype=np.int32)
-    once = never.copy()
-    once[3] = 17  # met compulsion leverage in week 17
     assert kernels.leverage_bias(P, False, never) == 0.0
     assert kernels.leverage_bias(P, True, never) == 1.5
-    assert kernels.leverage_bias(P, False, once) == 2.25
-    assert kernels.leverage_bias(P, True, once) == 3.75
+    for k in range(4):  # housing, money, services, compulsion: any type counts
+        once = never.copy()
+        once[k] = 17  # met leverage of type k in week 17
+        assert kernels.leverage_bias(P, False, once) == 2.25, k
+        assert kernels.leverage_bias(P, True, once) == 3.75, k
+    assert kernels.leverage_bias(P, True, np.array([3, 9, 17, 40], dtype=np.int32)) == 3.75
 
 
 def test_leverage_history_bias_makes_leverage_recur_in_the_same_people():
@@ -301,7 +303,7 @@ def test_leverage_history_bias_makes_leverage_recur_in_the_same_people():
     from model.population import NEVER
 
     def recurrence(**kw):  # default-sized service (about 500 patients), 4 seeds
-        ratios, growth = [], []
+        again, growth = [], []
         for seed in range(4):
             m = run(52, seed, **kw)
             met_y1 = (m.patients.last_leverage_week[: m.patients.n] > NEVER).any(axis=1)
@@ -311,16 +313,15 @@ def test_leverage_history_bias_makes_leverage_recur_in_the_same_people():
             weeks = m.patients.last_leverage_week[:n1]
             in_y2 = m.patients.view("last_in_care_week")[:n1] >= m.week - 51
             met_y2 = weeks.max(axis=1) >= m.week - 51
-            a = met_y2[met_y1 & in_y2].mean()  # met again in year 2, among year-1 leverage
-            b = met_y2[~met_y1 & in_y2].mean()  # met in year 2, among the rest
-            ratios.append(a / b)
+            again.append(met_y2[met_y1 & in_y2].mean())  # met again, among year-1 leverage
             s = m.summary(52)
             growth.append(s["leverage_prevalence_ever"] / s["leverage_prevalence"])
-        return np.mean(ratios), np.mean(growth)
+        return np.mean(again), np.mean(growth)
 
+    # met again in year 2: 0.63-0.67 per seed with the default bias, 0.26-0.43 without it
     with_history, growth_with = recurrence()
     without, growth_without = recurrence(leverage_history_bias=0.0)
-    assert with_history > 1.3 * without, (with_history, without)
+    assert with_history > 0.5 > without, (with_history, without)
     assert growth_with < growth_without, (growth_with, growth_without)
 
 
@@ -451,8 +452,8 @@ def test_changing_a_parameter_mid_run_takes_effect_from_the_next_step():
 
 def test_cto_available_switches_off_community_treatment_orders_only():
     """OCTET's contrast: no CTOs, detention still used. Same seeds, so the arms are paired;
-    three seeds, because a CTO needs a medication decision about a previously detained
-    patient at high risk, and one seed's two years can hold only one or two."""
+    three seeds pooled, because CTO starts vary a lot between runs (8-29 in two years for
+    seeds 12-22, one for seed 11)."""
     seeds = (11, 12, 13)
     runs = {(flag, seed): CarePathwayModel(rng=seed, cto_available=flag)
             for flag in (True, False) for seed in seeds}
