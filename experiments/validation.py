@@ -807,13 +807,13 @@ TARGETS: tuple[Target, ...] = (
            "leverage_prevalence_ever_housing", "24% lifetime (most frequent form)",
            "Burns et al. 2011", 0.15, 0.25, 0.20,
            note="Run-long, like the row above (a lower bound of a lifetime figure); in the "
-                "last year alone it is about 0.17."),
+                "last year alone it is about 0.15."),
     Target("leverage_money", "Money leverage at any time in the run (less common than housing)",
            "leverage_prevalence_ever_money",
            "< housing; ~5-12% (England, from memory); US 7-19%",
            "Burns et al. 2011 (M); Monahan et al. 2005", 0.05, 0.12, None,
            note="The English split is unverified (calibration-sources.md marks it M). "
-                "Run-long; in the last year alone it is about 0.06."),
+                "Run-long; in the last year alone it is about 0.05."),
     Target("leverage_substance", "Leverage concentrates in patients who misuse substances: "
            "run-long prevalence among them over that among the rest",
            "leverage_ratio_substance_misuse",

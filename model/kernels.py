@@ -32,9 +32,10 @@ from .submodels import (AUTHORITY, PRESSURE, TRUST_EFFECT_CP, TRUST_EFFECT_PC, D
                         demand_ratio, enacted_role, experience, felt_pressure,
                         gatekeeping_probability, involvement_level, mode_availability,
                         mode_utilities, patient_response, patient_rated_involvement,
-                        response_utilities, risk_from_acuity, routinizing_probability,
-                        starting_trust_cp, stochastic_round, stress_target, time_share,
-                        toward_patients, trust_loss_buffer, update_coercion, update_trust)
+                        post_discharge_hazard, response_utilities, risk_from_acuity,
+                        routinizing_probability, starting_trust_cp, stochastic_round,
+                        stress_target, time_share, toward_patients, trust_loss_buffer,
+                        update_coercion, update_trust)
 
 kernel = njit_cached  # every kernel: compiled, cached by the model's source (model/compiled.py)
 
@@ -73,8 +74,6 @@ PLAN_FOLLOWED_RATE = 0.8
 PLAN_ADMISSION_SHARE = 0.5
 #: Follow-up after discharge from a compulsory stay for ``readmissions_12m`` (weeks).
 READMISSION_FOLLOW_UP = 52
-#: Half-life (weeks) of the excess crisis hazard after leaving hospital.
-POST_DISCHARGE_HALF_LIFE = 13.0
 
 #: Weekly counts (``wk``), in order; ``K_<NAME>`` is the index of each.
 COUNT_KEYS = ("decisions", "concordant", "options", "routinized", "rationed",
@@ -469,11 +468,9 @@ def illness_dynamics(rng, P, F, I, B, wk, n, week):
         a = clip(a, 0.0, 1.0)
         crisis = False
         if not admitted:
-            hazard = crisis_hazard(a, B[ADHERENT, i] or not in_care, P.crisis_rate)
-            since = week - I[LEFT_HOSPITAL_WEEK, i]
-            if P.post_discharge_crisis > 0.0 and since < 8 * POST_DISCHARGE_HALF_LIFE:
-                hazard = min(1.0, hazard + P.post_discharge_crisis
-                             * 0.5 ** (since / POST_DISCHARGE_HALF_LIFE))
+            hazard = min(1.0, crisis_hazard(a, B[ADHERENT, i] or not in_care, P.crisis_rate)
+                         + post_discharge_hazard(week - I[LEFT_HOSPITAL_WEEK, i],
+                                                 P.post_discharge_crisis))
             if rng.random() < hazard:
                 crisis = True
                 a = max(a, rng.uniform(0.75, 0.95))

@@ -195,6 +195,20 @@ def crisis_hazard(acuity, adherent, crisis_rate):
                 0.0, 1.0)
 
 
+#: Half-life (weeks) of the excess crisis hazard after leaving hospital (an assumption; ODD 7.2).
+POST_DISCHARGE_HALF_LIFE = 13.0
+
+
+@rule
+def post_discharge_hazard(weeks_since, post_discharge_crisis):
+    """Extra weekly crisis hazard ``weeks_since`` weeks after a hospital stay ended (ODD 7.2):
+    ``post_discharge_crisis``, halving every ``POST_DISCHARGE_HALF_LIFE`` weeks, none after
+    eight half-lives (104 weeks) or for someone never in hospital."""
+    if post_discharge_crisis > 0.0 and weeks_since < 8 * POST_DISCHARGE_HALF_LIFE:
+        return post_discharge_crisis * 0.5 ** (weeks_since / POST_DISCHARGE_HALF_LIFE)
+    return 0.0
+
+
 # ----------------------------------------------------------------------------- 7.3 coping
 
 
@@ -477,15 +491,15 @@ def update_coercion(coercion, felt, memory):
 
 # ----------------------------------------------------------------------------- 7.10 admission
 
-#: Risk margin below the compulsion threshold from which a voluntary admission is indicated
-#: outside a crisis (ODD 7.8) and offered by the crisis team (ODD 7.10).
+#: Risk margin below the compulsion threshold from which the crisis team offers a voluntary
+#: admission (ODD 7.10).
 VOLUNTARY_ADMISSION_MARGIN = 0.2
 
 
 @rule
 def admission_indicated(risk, compulsion_risk_threshold):
-    """Whether risk is high enough for a (voluntary) admission: within
-    ``VOLUNTARY_ADMISSION_MARGIN`` of the legal threshold (ODD 7.8, 7.10)."""
+    """Whether risk is high enough for a (voluntary) admission by the crisis team: within
+    ``VOLUNTARY_ADMISSION_MARGIN`` of the legal threshold (ODD 7.10)."""
     return risk >= compulsion_risk_threshold - VOLUNTARY_ADMISSION_MARGIN
 
 

@@ -46,6 +46,15 @@ def test_risk_scales_acuity_by_trait():
     assert sm.risk_from_acuity(1.0, 1.0) == 1.0
 
 
+def test_post_discharge_hazard_halves_every_13_weeks_and_ends_after_104():
+    assert sm.post_discharge_hazard(0, 0.03) == pytest.approx(0.03)
+    assert sm.post_discharge_hazard(13, 0.03) == pytest.approx(0.015)
+    assert sm.post_discharge_hazard(103, 0.03) == pytest.approx(0.03 * 0.5 ** (103 / 13))
+    assert sm.post_discharge_hazard(104, 0.03) == 0.0
+    assert sm.post_discharge_hazard(10**6, 0.03) == 0.0  # never in hospital
+    assert sm.post_discharge_hazard(0, 0.0) == 0.0
+
+
 def test_crisis_hazard_grows_with_acuity_and_non_adherence():
     assert sm.crisis_hazard(0.5, True, 0.01) == pytest.approx(0.01)
     assert sm.crisis_hazard(0.5, False, 0.01) == pytest.approx(0.015)
