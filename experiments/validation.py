@@ -349,7 +349,7 @@ PATTERNS: tuple[Pattern, ...] = (
                   ADMISSION_MARGIN, relative=True),
         ),
         {"advocates for 80%": {"peer_advocate_coverage": ("=", 0.8)}},
-        quick_replications=60, quick_steps=156, quick_window=104,
+        quick_replications=120, quick_steps=156, quick_window=104,
     ),
 )
 

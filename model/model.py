@@ -275,12 +275,15 @@ class CarePathwayModel(mesa.Model):
         c.propensity[:] = base + 0.3 * self.rng.standard_normal((n, sm.N_MODES))
         self._propensity_initial = c.propensity.copy()
         # Team network (Watts-Strogatz small world); row-normalised for norm diffusion.
+        # colleague_ties = 0 (or 1, rounded down) means no ties: no team norms.
         k = min(p["colleague_ties"], n - 1)
         k -= k % 2
         if n > 2 and k >= 2:
             g = nx.watts_strogatz_graph(n, k, 0.1, seed=int(self.rng.integers(2**31)))
+        elif n == 2 and p["colleague_ties"] >= 1:
+            g = nx.complete_graph(n)  # a team of two: the one possible tie
         else:
-            g = nx.complete_graph(n) if n > 1 else nx.empty_graph(n)
+            g = nx.empty_graph(n)
         self.colleague_network = g
         adj = nx.to_scipy_sparse_array(g, nodelist=range(n), format="csr", dtype=float)
         deg = np.asarray(adj.sum(axis=1)).ravel()

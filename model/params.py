@@ -269,7 +269,9 @@ _PARAMS: list[Param] = [
     _p("sdm_skill_mean", "float", 0.4, 0.0, 1.0, "0-1",
        "Mean communication / shared-decision-making skill before training.", "S3", "clinicians"),
     _p("colleague_ties", "int", 4, 0, 50, "ties / clinician",
-       "Ties per clinician in the team (Watts-Strogatz ring degree).", "Assumption", "clinicians"),
+       "Ties per clinician in the team: the Watts-Strogatz ring degree, at most n_clinicians - 1 and "
+       "rounded down to an even number; 0 or 1 means no ties (no team norms).", "Assumption",
+       "clinicians"),
     _p("propensity_share", "float", 0.95, -5.0, 5.0, "log-weight",
        "Initial propensity to share decisions (relative to persuasion).",
        "S3; calibrated (docs/validation.md: CQC 2023 shared decisions)",

@@ -450,6 +450,45 @@ def test_changing_a_parameter_mid_run_takes_effect_from_the_next_step():
     assert (runs[1].clinicians.caseload > cap).sum() >= 4
 
 
+def test_caseload_counts_patients_in_hospital_and_never_exceeds_the_cap():
+    """The care coordinator keeps a patient in hospital (CPA; ODD I11): at the end of every
+    week each clinician's caseload is the number of patients in care *or in hospital* who have
+    them as coordinator, and intake never fills a caseload that an inpatient returns to above
+    the cap. (When inpatients were left out, intake filled their places: in weeks 53-156 of
+    this run, 2.2 clinicians on average, up to 6, were above the cap in 91% of weeks.)"""
+    m = CarePathwayModel(rng=4)
+    cap, n_clin = m.p["caseload_cap"], m.p["n_clinicians"]
+    admitted_with_coordinator = 0
+    for _ in range(156):
+        m.step()
+        status, clin = m.patients.view("status"), m.patients.view("clinician")
+        held = clin >= 0
+        assert np.all((status[held] == Status.IN_CARE) | (status[held] == Status.ADMITTED))
+        np.testing.assert_array_equal(m.clinicians.caseload,
+                                      np.bincount(clin[held], minlength=n_clin))
+        assert m.clinicians.caseload.max() <= cap
+        admitted_with_coordinator += int(((status == Status.ADMITTED) & held).sum())
+    assert admitted_with_coordinator > 100  # the check met inpatients (about 3 a week)
+
+
+def test_colleague_ties_zero_means_no_team_network_and_no_norm_diffusion():
+    """``colleague_ties`` is the ring degree (rounded down to even, at most n - 1); 0 or 1 means
+    no ties. (It once fell back to a complete graph, the most diffusion instead of none.)"""
+    degrees = {}
+    for ties in (0, 1, 2, 4, 50):
+        g = CarePathwayModel(rng=1, n_clinicians=16, colleague_ties=ties).colleague_network
+        degrees[ties] = sum(d for _, d in g.degree()) / 16
+    assert degrees == {0: 0.0, 1: 0.0, 2: 2.0, 4: 4.0, 50: 14.0}
+    assert CarePathwayModel(rng=1, n_clinicians=2, colleague_ties=1).colleague_network \
+        .number_of_edges() == 1
+    # without ties, norm diffusion leaves propensities where learning and forgetting put them
+    runs = [CarePathwayModel(rng=2, colleague_ties=0, norm_diffusion=d) for d in (0.0, 0.5)]
+    for m in runs:
+        for _ in range(20):
+            m.step()
+    np.testing.assert_array_equal(runs[0].clinicians.propensity, runs[1].clinicians.propensity)
+
+
 def test_cto_available_switches_off_community_treatment_orders_only():
     """OCTET's contrast: no CTOs, detention still used. Same seeds, so the arms are paired;
     three seeds pooled, because CTO starts vary a lot between runs (8-29 in two years for
