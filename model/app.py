@@ -542,8 +542,11 @@ class NetworkChart(_Blitted):
         if ax.get_xlim() != (-lim, lim):
             ax.set_xlim(-lim, lim)
             ax.set_ylim(-lim, lim)
-        in_hosp = int((status == Status.ADMITTED).sum())
-        self.title.set_text(f"Week {model.week}: {len(idx)} in care, {in_hosp} in hospital")
+        # The same counts as the text panel: the disc also holds inpatients with a coordinator.
+        everyone = pa.view("status")
+        in_care = int((everyone == Status.IN_CARE).sum())
+        in_hosp = int((everyone == Status.ADMITTED).sum())
+        self.title.set_text(f"Week {model.week}: {in_care} in care, {in_hosp} in hospital")
         return lim
 
 
@@ -584,8 +587,9 @@ def week_text(model) -> str:
             f"- **Compulsory admissions**: {int(s['compulsory_admissions'])} "
             f"(voluntary: {int(s['voluntary_admissions'])}). Coercion weighs most on people with "
             "trauma (S5).",
-            f"- **Rationing**: {_fmt_share(s['rationing_rate'])} of requests for therapy, "
-            "psychosocial or housing places were turned down - coping in a service gap (S4).",
+            f"- **Rationing**: {_fmt_share(s['rationing_rate'])} of decisions about therapy, "
+            "psychosocial or housing places ended with no place offered - coping in a service "
+            "gap (S4).",
             f"- **Clinicians**: mean stress {_fmt(s['stress_mean'])}, "
             f"{_fmt_share(s['burnout_share'])} burnt out. Power can shield staff from stress "
             "(S1).",

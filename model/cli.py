@@ -206,8 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_params)
 
     p = sub.add_parser("viz", help="serve the browser view (SolaraViz) on 127.0.0.1")
-    p.add_argument("--scenario", default=DEFAULT_SCENARIO)
-    p.add_argument("--port", type=int_at_least("--port", 1), default=8765)
+    p.add_argument("--scenario", default=DEFAULT_SCENARIO,
+                   help=f"scenario shown first (default {DEFAULT_SCENARIO}; the page can switch)")
+    p.add_argument("--port", type=int_at_least("--port", 1), default=8765,
+                   help="port to serve on (default 8765)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1; 0.0.0.0 to share on a network)")
     p.set_defaults(func=cmd_viz)

@@ -68,7 +68,10 @@ LOW_LOCUS = 0.4
 CRISIS_TEAM_COMPULSION = 0.4
 #: Chance that an honoured advance statement (crisis plan) is followed, times
 #: ``advance_statement_quality`` (in encounters, ODD 7.5, and by the crisis team, ODD 7.10).
-PLAN_FOLLOWED_RATE = 0.8
+#: Calibrated on two trial effects at once: compulsory admissions RR 0.77 at the default
+#: quality and honour rate (de Jong et al. 2016) and RR 0.48 at quality and honour 0.9
+#: (Henderson et al. 2004); 0.6 gives 0.77 and 0.50 (docs/validation.md, What was tuned).
+PLAN_FOLLOWED_RATE = 0.6
 #: Share of agreed admissions that still go ahead when a crisis plan was followed; the rest are
 #: treated at home, as the plan says (ODD 7.8).
 PLAN_ADMISSION_SHARE = 0.5

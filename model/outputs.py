@@ -115,7 +115,7 @@ SUMMARY_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("disengagement_rate", "disengagements per patient-year in care"),
     )),
     ("Resources and access", (
-        ("rationing_rate", "share of requests for scarce places not met"),
+        ("rationing_rate", "share of service and housing decisions with no place offered"),
         ("routinizing_rate", "share of decisions with a single option"),
         ("options_offered_mean", "options on the table per decision, 1-3"),
         ("contact_shortfall", "share of needed contacts not made"),

@@ -164,19 +164,24 @@ _PARAMS: list[Param] = [
        "Housing-support places (scarce, service-controlled resource).", "S2; assumption",
        "service", False, "Housing places"),
     _p("service_weeks", "int", 20, 1, 104, "weeks",
-       "Minimum weeks in care before a discharge can be proposed (patients must also be stable).",
+       "Minimum weeks in care before a discharge can be proposed (patients must also be "
+       "stable). Also spreads the initial caseload's weeks in care over 0 to 2 x service_weeks.",
        "Assumption (an episode of at least a few months)", "service"),
     # ------------------------------------------------------------------ policy levers
     _p("sdm_training", "float", 0.0, 0.0, 1.0, "intensity 0-1",
-       "Shared-decision-making training: raises clinicians' SDM skill over months and raises "
-       "awareness (see the J-curve).", "S3 (open communication); Hamann et al. 2006", "levers",
-       True, "SDM training"),
+       "Shared-decision-making training: raises clinicians' SDM skill over months, lowers the "
+       "target of their expert identity by 0.1, and raises awareness (see the J-curve).",
+       "S3 (open communication); Hamann et al. 2006", "levers", True, "SDM training"),
     _p("peer_advocate_coverage", "float", 0.05, 0.0, 1.0, "share of patients",
-       "Share of patients in care with a peer or independent advocate.",
+       "Share of patients with a peer or independent advocate, drawn once at referral (the "
+       "initial population included) and never changed; a change during a run reaches only new "
+       "referrals.",
        "S5 (lack of advocacy support); Lloyd-Evans et al. 2014", "levers", True,
        "Peer advocates"),
     _p("advance_statement_coverage", "float", 0.05, 0.0, 1.0, "share of patients",
-       "Share of patients in care who make an advance statement / joint crisis plan.",
+       "Share of patients with an advance statement / joint crisis plan, drawn once at referral "
+       "(the initial population included) and never changed; a change during a run reaches "
+       "only new referrals.",
        "S3 (formal agreements, 'contracts'); Henderson et al. 2004", "levers", True,
        "Advance statements"),
     _p("advance_statement_quality", "float", 0.6, 0.0, 1.0, "0-1",
@@ -187,9 +192,10 @@ _PARAMS: list[Param] = [
        "Probability an advance statement is consulted and honoured in a crisis decision.",
        "S3; Thornicroft et al. 2013", "levers", True, "Advance statements honoured"),
     _p("trauma_informed_care", "float", 0.0, 0.0, 1.0, "intensity 0-1",
-       "Trauma-informed care: softens the harm of pressure on felt safety and coercion, and "
-       "lowers clinicians' use of threats and compulsion.", "S5", "levers", True,
-       "Trauma-informed care"),
+       "Trauma-informed care: softens the harm of pressure on felt safety and coercion, buffers "
+       "trust losses, raises the felt-safety target of people with a trauma history (+0.1 x "
+       "intensity x trauma), and lowers clinicians' use of threats and compulsion.", "S5",
+       "levers", True, "Trauma-informed care"),
     _p("pathway_time_targets", "float", 0.0, 0.0, 1.0, "intensity 0-1",
        "Care-pathway time targets and standardisation: more intake, more documentation, more "
        "routinizing, plus a participation goal (ambiguous effect).", "S4", "levers", True,
@@ -324,7 +330,8 @@ _PARAMS: list[Param] = [
        "calibrated (docs/validation.md: readmission within 12 months of discharge from a "
        "compulsory stay, 36% in both OCTET arms, Burns et al. 2013)", "illness"),
     _p("admission_weeks", "float", 6.0, 1.0, 52.0, "weeks",
-       "Mean length of a hospital admission.",
+       "Mean length of a voluntary hospital stay; compulsory stays are 1.5 times longer "
+       "(COMPULSORY_STAY_FACTOR). Each stay is max(1, Poisson(mean)) weeks.",
        "NHS England mental health bed-days (about 30-45 days); assumption", "illness"),
     # ------------------------------------------------------------------ encounter
     _p("contested_base", "float", 0.12, 0.0, 1.0, "probability per contact",
@@ -340,7 +347,8 @@ _PARAMS: list[Param] = [
        "encounter"),
     # ------------------------------------------------------------------ updates
     _p("trust_gain", "float", 0.08, 0.0, 1.0, "per event",
-       "Step size of trust gains after a good experience.", "S2; assumption", "updates"),
+       "Step size of trust updates after an experience; losses use it times trust_loss_ratio.",
+       "S2; assumption", "updates"),
     _p("trust_loss_ratio", "float", 2.5, 1.0, 10.0, "x",
        "Losses of trust are this many times larger than gains (asymmetry).",
        "Slovic 1993 (trust asymmetry); S2", "updates"),
@@ -354,8 +362,8 @@ _PARAMS: list[Param] = [
        "Rate at which clinician stress moves towards its load-driven target.", "S1; assumption",
        "updates"),
     _p("authority_relief", "float", 0.01, 0.0, 0.5, "stress per use",
-       "Short-run stress relief from asserting authority (threat, compulsion, leverage).", "S1",
-       "updates"),
+       "Short-run stress relief per use of authority (threat, compulsion, interpersonal "
+       "leverage), for at most 3 uses a week.", "S1", "updates"),
     _p("burnout_rate", "float", 0.02, 0.0, 1.0, "per week",
        "Rate at which burnout follows sustained stress.", "Maslach; assumption", "updates"),
     _p("burnout_threshold", "float", 0.57, 0.0, 1.0, "burnout 0-1",

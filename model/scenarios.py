@@ -6,6 +6,8 @@ scenario, ``england_cmht``, is the schema defaults themselves, so it overrides n
 
 from __future__ import annotations
 
+import difflib
+
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -116,7 +118,9 @@ def check_scenario(name: str, source: str | None = None) -> str:
     """``name`` if it names a scenario; otherwise a ParameterError naming the choices and
     ``source`` (where the name came from)."""
     if name not in SCENARIOS:
-        raise ParameterError("scenario", name, "one of " + ", ".join(SCENARIOS), source)
+        close = difflib.get_close_matches(str(name), SCENARIOS.keys(), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ParameterError("scenario", name, "one of " + ", ".join(SCENARIOS) + hint, source)
     return name
 
 

@@ -278,6 +278,13 @@ def test_charts_redraw_in_place_and_the_network_marks_compulsion():
     for _ in range(10):
         m.step()
     second = net.png(m), chart.png(m)
+    # the title counts people in care and in hospital as the text panel does (inpatients are
+    # drawn by their coordinator but not counted as in care)
+    s = m.week_stats
+    assert s["admitted"] > 0
+    assert net.title.get_text() == (f"Week 10: {int(s['in_care'])} in care, "
+                                    f"{int(s['admitted'])} in hospital")
+    assert f"**{int(s['in_care'])}** in care" in app.week_text(m)
     # clinicians keep their numbered labels (made once), coloured by this week's stress
     stress = np.asarray(m.clinicians.stress, dtype=float)
     assert net.labels == labels and [t.get_text() for t in labels] == [
