@@ -19,7 +19,7 @@ from scipy import stats
 from model.params import SCHEMA
 
 from .errors import ExperimentError
-from .runner import open_experiment
+from .runner import open_experiment, sweep_status
 from .spec import ExperimentSpec
 from .worker import ID_COLUMNS
 
@@ -255,6 +255,7 @@ class Analysis:
     sensitivity: pd.DataFrame | None
     warnings: list[str] = field(default_factory=list)
     timeseries: pd.DataFrame | None = None
+    status: dict[str, Any] = field(default_factory=dict)  # runner.sweep_status: counts, state
 
 
 def featured_metrics(spec: ExperimentSpec, available: list[str]) -> list[str]:
@@ -264,16 +265,39 @@ def featured_metrics(spec: ExperimentSpec, available: list[str]) -> list[str]:
     return chosen or available[:8]
 
 
+def run_warnings(st: dict[str, Any], n_failed: int) -> list[str]:
+    """What a report says first (and ``carepath report`` on stderr) about the runs behind it:
+    a sweep with pending runs (``st`` from :func:`experiments.runner.sweep_status`) and failed
+    runs."""
+    out = []
+    if st["pending"]:
+        counts = (f"{st['done']} of {st['planned']} planned runs done, {st['pending']} pending"
+                  + (" (adaptive replications: more may be planned)" if st["adaptive"] else ""))
+        if st["state"] == "running":
+            out.append(f"the sweep is still running ({st['state_note']}): {counts}; the numbers "
+                       "in this report are from the runs finished so far. Write the report "
+                       "again when it has finished (`carepath status "
+                       f"{st['directory']}` says when).")
+        else:
+            out.append(f"the sweep is incomplete: {counts}; the numbers in this report are from "
+                       "the finished runs only. Finish it with `carepath resume "
+                       f"{st['directory']}`, then write the report again."
+                       + (f" (It is {st['state_note']}.)" if st["state"] == "unknown" else ""))
+    if n_failed:
+        out.append(f"{n_failed} run(s) failed; the numbers in this report are from the "
+                   "successful runs only (errors and tracebacks: runs table, status = 'failed').")
+    return out
+
+
 def analyse(directory: str | Path, metrics: list[str] | None = None) -> Analysis:
     """Load an experiment directory and compute every statistic of its report."""
     store, spec, design = open_experiment(directory)
+    st = sweep_status(store, spec, design)
     runs, points = store.runs(), store.points()  # the tables of experiments.load, store open
     available = metric_columns(runs)
     metrics = metrics or featured_metrics(spec, available)
-    warnings = []
     n_failed = int((runs["status"] != "ok").sum()) if len(runs) else 0
-    if n_failed:
-        warnings.append(f"{n_failed} run(s) failed; statistics use successful runs only")
+    warnings = run_warnings(st, n_failed)
     summary = point_summary(runs, available) if len(runs) else point_summary(
         pd.DataFrame(columns=["point_id", "point", "status"]), [])
     con = None
@@ -288,4 +312,4 @@ def analyse(directory: str | Path, metrics: list[str] | None = None) -> Analysis
         sens, w = sensitivity(runs, points, spec, metrics)
         warnings.extend(w)
     return Analysis(spec, store.read_manifest(), runs, points, metrics, summary, con,
-                    design.baseline_id, sens, warnings, store.timeseries())
+                    design.baseline_id, sens, warnings, store.timeseries(), st)

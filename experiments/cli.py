@@ -118,9 +118,7 @@ def _finish(result, directory: Path, want_report: bool) -> int:
               file=sys.stderr)
         code = 1
     if want_report:
-        from .report import write_report
-
-        print(f"report: {write_report(directory)}")
+        _write_report(directory)
     else:
         print(f"next: carepath report {directory}")
     return code
@@ -164,7 +162,7 @@ def cmd_status(args) -> int:
 
     s = status(args.directory)
     print(f"experiment  {s['name']}  ({s['directory']})")
-    print(f"state       {s['state']}")
+    print(f"state       {s['state']}" + (f" ({s['state_note']})" if s["state_note"] else ""))
     print(f"runs        {s['planned']} planned: {s['ok']} done, {s['failed']} failed, "
           f"{s['pending']} pending" + ("  (adaptive: more may be planned)" if s["adaptive"]
                                        and s["pending"] else ""))
@@ -173,11 +171,21 @@ def cmd_status(args) -> int:
     return 0
 
 
-def cmd_report(args) -> int:
+def _write_report(directory) -> None:
+    """Write the report; its warnings (incomplete sweep, failed runs, unreliable indices) go to
+    stderr too, so they are seen without opening it."""
+    from .analysis import analyse
     from .report import write_report
 
-    path = write_report(args.directory)
+    a = analyse(directory)
+    path = write_report(directory, analysis=a)
+    for w in a.warnings:
+        print(f"warning: {w}", file=sys.stderr)
     print(f"report: {path}")
+
+
+def cmd_report(args) -> int:
+    _write_report(args.directory)
     return 0
 
 

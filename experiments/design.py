@@ -20,7 +20,7 @@ from model.params import CarePathError, format_value
 from model.scenarios import resolve_params
 
 from .errors import ExperimentError
-from .spec import ExperimentSpec
+from .spec import MATCH_TOLERANCE, ExperimentSpec
 
 __all__ = [
     "Design",
@@ -194,11 +194,39 @@ def _find_baseline(spec: ExperimentSpec, points: list[DesignPoint]) -> int | Non
                               key="comparisons.baseline", value=b,
                               allowed="a point label: " + ", ".join(shown)
                               + (", ..." if len(points) > 12 else ""))
-    matches = [p for p in points if all(p.values.get(k) == v for k, v in b.items())
-               and (not spec.scenarios or p.scenario == spec.scenario)]
-    if len(matches) != 1:
+    candidates = [p for p in points if not spec.scenarios or p.scenario == spec.scenario]
+
+    def fail(n: int, allowed: str) -> ExperimentError:
+        return ExperimentError(f"the baseline values match {n} design points, need exactly 1",
+                               file=spec.source, key="comparisons.baseline", value=b,
+                               allowed=allowed)
+
+    unmatched, ambiguous, picked = [], [], {}
+    for k, v in b.items():
+        factor = spec.factors[k]
+        values = list(dict.fromkeys(p.values[k] for p in candidates if k in p.values))
+        hits = factor.matching(v, values)
+        if not hits:
+            unmatched.append(f"{k} one of " + ", ".join(format_value(x) for x in values[:12])
+                             + (", ..." if len(values) > 12 else ""))
+        elif len(hits) > 1:
+            ambiguous.append(f"{k} = {format_value(v)} is within {factor.tolerance:g} "
+                             f"({MATCH_TOLERANCE:g} x its range) of "
+                             + ", ".join(format_value(x) for x in hits))
+        else:
+            picked[k] = hits[0]
+    if unmatched:
+        raise fail(0, "; ".join(unmatched))
+    if ambiguous:
         raise ExperimentError(
-            f"the baseline values match {len(matches)} design points, need exactly 1",
+            "the baseline values are ambiguous: " + "; ".join(ambiguous),
             file=spec.source, key="comparisons.baseline", value=b,
-            allowed="values of every factor that pick one grid point")
+            allowed="a value close to one design value only")
+    matches = [p for p in candidates
+               if all(k in p.values and p.values[k] == x for k, x in picked.items())]
+    if len(matches) != 1:
+        missing = [k for k in spec.factors if k not in b]
+        raise fail(len(matches), "a value for every factor, missing: " + ", ".join(missing)
+                   if missing and matches else "values of every factor that pick one design "
+                   "point")
     return matches[0].point_id

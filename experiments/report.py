@@ -1,14 +1,15 @@
 """Figures (PNG) and a Markdown report for an experiment directory.
 
 ``write_report(DIR)`` writes ``DIR/report/report.md`` plus figures and the statistics as CSV
-(``summary.csv``, ``contrasts.csv``, ``sensitivity.csv``). Numbers in the report are formatted
-with :func:`fmt` from the same tables.
+(``summary.csv``, ``contrasts.csv``, ``sensitivity.csv``). Numbers in the report come from the
+same tables; :func:`number_format` picks one number of decimals per metric and table.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +22,17 @@ from model.params import format_value
 from .analysis import Analysis, analyse
 from .figures import pyplot, save_figure
 
-__all__ = ["fmt", "write_report"]
+__all__ = ["fmt", "number_format", "write_report"]
 
 MAX_TABLE_POINTS = 60  # rows of per-point tables shown in the Markdown
 MAX_BAR_POINTS = 40  # points in the involvement ladder / point plots
 LADDER = [f"involvement_share_{i}" for i in range(5)]
 
 
-def fmt(x: Any) -> str:
-    """How the report prints a number."""
+def fmt(x: Any, decimals: int | None = 3) -> str:
+    """How the report prints a number: fixed ``decimals`` (no scientific notation; ``None``:
+    three significant figures in scientific notation, for magnitudes that fixed decimals cannot
+    show). Missing and non-finite values print as n/a."""
     if x is None:
         return "n/a"
     try:
@@ -38,9 +41,44 @@ def fmt(x: Any) -> str:
         return str(x)
     if not math.isfinite(x):
         return "n/a"
-    if x != 0 and (abs(x) >= 10_000 or abs(x) < 0.001):
-        return f"{x:.3g}"
-    return f"{x:.3f}"
+    if decimals is None:
+        return f"{x:.2e}"
+    text = f"{x:.{decimals}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text  # no "-0.00"
+
+
+#: Most decimals a table shows; a metric whose largest value would need more to show three
+#: significant figures is written in scientific notation (1.23e-07).
+MAX_DECIMALS = 6
+
+
+def number_format(values, half_widths=()) -> Callable[[Any], str]:
+    """One formatter for numbers shown together in a table, such as one metric's means, CI
+    bounds and differences: the same number of decimals for all of them.
+
+    Enough decimals for three significant figures of the largest absolute value, and for two of
+    the median CI half-width (``half_widths``), so that a narrow interval of a difference is not
+    rounded away; but at most two more than the first needs (a CI of practically zero width,
+    such as that of a difference common random numbers make exact, shows as [x, x]), and at
+    most :data:`MAX_DECIMALS`.
+    """
+    def needed(x: float, figures: int) -> int:
+        return figures - 1 - math.floor(math.log10(x))
+
+    v = np.abs(np.asarray(list(values), dtype=float))
+    v = v[np.isfinite(v) & (v > 0)]
+    if not len(v):
+        return lambda x: fmt(x, 0)
+    hw = np.asarray(list(half_widths), dtype=float)
+    hw = hw[np.isfinite(hw) & (hw > 1e-9 * v.max())]  # not rounding noise of a zero width
+    scale = max(needed(float(v.max()), 3), 0)
+    if scale > MAX_DECIMALS:
+        return lambda x: fmt(x, None)
+    decimals = scale
+    if len(hw):
+        decimals = max(scale, min(needed(float(np.median(hw)), 2), scale + 2))
+    decimals = min(decimals, MAX_DECIMALS)
+    return lambda x: fmt(x, decimals)
 
 
 _SEED_SOURCE = {"file": "from the experiment file", "argument": "given with --seed",
@@ -73,8 +111,8 @@ def _code_version(manifest: dict[str, Any]) -> tuple[str, str]:
     return commit, versions
 
 
-def _ci(lo, hi) -> str:
-    return f"[{fmt(lo)}, {fmt(hi)}]"
+def _ci(lo, hi, f: Callable[[Any], str]) -> str:
+    return f"[{f(lo)}, {f(hi)}]"
 
 
 def _slug(text: str) -> str:
@@ -320,10 +358,52 @@ def _numeric_factors(a: Analysis) -> list[str]:
 
 # ----------------------------------------------------------------------------- report
 
+#: Points listed per headline metric in the ranking of the contrasts.
+RANK_TOP = 10
 
-def write_report(directory: str | Path, metrics: list[str] | None = None) -> Path:
-    """Analyse ``directory`` and write ``report/report.md`` with figures; returns its path."""
-    a = analyse(directory, metrics)
+
+def _per_metric(table: pd.DataFrame, columns: list[str], half_widths: list[str]
+                ) -> dict[str, Callable[[Any], str]]:
+    """A :func:`number_format` per metric of a long table, over ``columns`` of its rows."""
+    return {m: number_format(g[columns].to_numpy().ravel(), g[half_widths].to_numpy().ravel())
+            for m, g in table.groupby("metric", sort=False)}
+
+
+def contrast_formats(con: pd.DataFrame) -> dict[str, Callable[[Any], str]]:
+    """The number format of each metric's contrasts: baseline and point means, difference and
+    its CI (the ranking and the full table use the same)."""
+    return _per_metric(con.assign(half_width=(con["ci_high"] - con["ci_low"]) / 2),
+                       ["baseline_mean", "mean", "diff", "ci_low", "ci_high"], ["half_width"])
+
+
+def _ranking(a: Analysis, formats: dict[str, Callable[[Any], str]]) -> list[str]:
+    """Per headline metric, the points ordered by the size of their difference from the
+    baseline (from the contrasts table of the analysis)."""
+    con = a.contrasts
+    headline = [m for m in a.metrics if m in formats] or list(formats)
+    lines = []
+    for m in headline:
+        d = con[con["metric"] == m].sort_values("diff", key=lambda x: x.abs(), ascending=False,
+                                                na_position="last", kind="stable")
+        top, f = d.head(RANK_TOP), formats[m]
+        clear = int(d["significant"].sum())
+        rows = [[i, r.point, f(r.diff), _ci(r.ci_low, r.ci_high, f), fmt(r.A, 2), r.magnitude,
+                 "yes" if r.significant else "no"] for i, r in enumerate(top.itertuples(), 1)]
+        lines += [f"### Largest differences: {m}", "",
+                  f"{clear} of {len(d)} point(s) differ clearly from the baseline (the 95% CI "
+                  "of the difference excludes 0). "
+                  + (f"The {len(top)} largest differences by size:" if len(d) > len(top)
+                     else "All points, largest difference first:"), "",
+                  _md_table(["rank", "point", "difference", "95% CI", "A", "effect", "clear"],
+                            rows), ""]
+    return lines
+
+
+def write_report(directory: str | Path, metrics: list[str] | None = None,
+                 analysis: Analysis | None = None) -> Path:
+    """Analyse ``directory`` (unless ``analysis`` of it is given) and write
+    ``report/report.md`` with figures; returns its path."""
+    a = analysis if analysis is not None else analyse(directory, metrics)
     out = Path(directory) / "report"
     out.mkdir(exist_ok=True)
     figures: list[tuple[str, Path]] = []
@@ -368,12 +448,13 @@ def write_report(directory: str | Path, metrics: list[str] | None = None) -> Pat
 def _markdown(a: Analysis, directory: Path, figures: list[tuple[str, Path]]) -> str:
     m, spec = a.manifest, a.spec
     runs = a.runs
-    n_ok = int((runs["status"] == "ok").sum()) if len(runs) else 0
     n_failed = int((runs["status"] != "ok").sum()) if len(runs) else 0
-    counts = m.get("counts", {})
+    st = a.status
     lines = [f"# Experiment report: {spec.name}", ""]
     if spec.description:
         lines += [spec.description.strip(), ""]
+    if a.warnings:  # first: they say how far the numbers below can be trusted
+        lines += ["## Warnings", ""] + [f"- {w}" for w in a.warnings] + [""]
     reps = (f"adaptive: until the 95% CI half-width of {spec.adaptive.metric} is at most "
             f"{spec.adaptive.half_width:g}{' of the mean' if spec.adaptive.relative else ''} "
             f"({spec.adaptive.min} to {spec.adaptive.max}, in batches of {spec.adaptive.batch})"
@@ -384,9 +465,9 @@ def _markdown(a: Analysis, directory: Path, figures: list[tuple[str, Path]]) -> 
         _md_table(["", ""], [
             ["Directory", f"`{directory}`"],
             ["Experiment file", f"`{m.get('experiment_file')}` (copy: `experiment.toml`)"],
-            ["State", m.get("state")],
-            ["Runs", f"{n_ok} succeeded, {n_failed} failed, {counts.get('pending', 'n/a')} "
-                     "pending"],
+            ["State", st["state"] + (f" ({st['state_note']})" if st["state_note"] else "")],
+            ["Runs", f"{st['ok']} succeeded, {st['failed']} failed, {st['pending']} pending "
+                     f"(of {st['planned']} planned)"],
             ["Design", f"{spec.design}, {len(a.points)} point(s)"],
             ["Base scenario", spec.scenario],
             ["Replications", reps],
@@ -404,8 +485,6 @@ def _markdown(a: Analysis, directory: Path, figures: list[tuple[str, Path]]) -> 
     if spec.factors:
         lines += ["Factors: " + "; ".join(f"`{k}`: {f.describe()}"
                                           for k, f in spec.factors.items()), ""]
-    if a.warnings:
-        lines += ["## Warnings", ""] + [f"- {w}" for w in a.warnings] + [""]
 
     # results per point
     lines += ["## Results per design point", "",
@@ -416,8 +495,9 @@ def _markdown(a: Analysis, directory: Path, figures: list[tuple[str, Path]]) -> 
     shown = ids[:MAX_TABLE_POINTS]
     for metric in a.metrics:
         d = s[(s["metric"] == metric) & s["point_id"].isin(shown)].sort_values("point_id")
+        f = number_format(d[["mean", "ci_low", "ci_high"]].to_numpy().ravel(), d["half_width"])
         rows = [[r.point_id, r.point + (" (baseline)" if r.point_id == a.baseline_id else ""),
-                 fmt(r.mean), _ci(r.ci_low, r.ci_high), r.n]
+                 f(r.mean), _ci(r.ci_low, r.ci_high, f), r.n]
                 for r in d.itertuples()]
         lines += [f"### {metric}", "", _md_table(["id", "point", "mean", "95% CI", "n"], rows),
                   ""]
@@ -434,14 +514,22 @@ def _markdown(a: Analysis, directory: Path, figures: list[tuple[str, Path]]) -> 
                   "at the point has a higher value than a run at the baseline (0.5 = no "
                   "difference; small >= 0.56, medium >= 0.64, large >= 0.71, symmetric below "
                   "0.5).", ""]
+        formats = contrast_formats(a.contrasts)
+        lines += _ranking(a, formats)
+        lines += ["### All contrasts", ""]
         c = a.contrasts[a.contrasts["point_id"].isin(shown)]
-        rows = [[r.point, r.metric, fmt(r.baseline_mean), fmt(r.mean), fmt(r.diff),
-                 _ci(r.ci_low, r.ci_high), fmt(r.A), r.magnitude, r.n_pairs]
+        rows = [[r.point, r.metric, formats[r.metric](r.baseline_mean),
+                 formats[r.metric](r.mean), formats[r.metric](r.diff),
+                 _ci(r.ci_low, r.ci_high, formats[r.metric]), fmt(r.A, 2), r.magnitude,
+                 r.n_pairs]
                 for r in c.assign(_o=c["metric"].map({m: i for i, m in enumerate(
                     dict.fromkeys([*a.metrics, *c["metric"]]))})).sort_values(
                     ["_o", "point_id"]).itertuples()]
         lines += [_md_table(["point", "metric", "baseline", "point mean", "difference",
                              "95% CI", "A", "effect", "pairs"], rows), ""]
+        if len(c) < len(a.contrasts):
+            lines += [f"(Points of the first {len(shown)}; all are in `report/contrasts.csv`.)",
+                      ""]
 
     if a.sensitivity is not None and not a.sensitivity.empty:
         sens = a.sensitivity
@@ -450,15 +538,18 @@ def _markdown(a: Analysis, directory: Path, figures: list[tuple[str, Path]]) -> 
             lines += ["Morris elementary effects on replication means: mu* (mean absolute effect "
                       "of moving a factor across its whole range) with its 95% bootstrap CI; "
                       "sigma measures interactions and non-linearity.", ""]
-            rows = [[r.metric, r.factor, fmt(r.mu_star), fmt(r.mu_star_conf), fmt(r.mu),
-                     fmt(r.sigma)]
+            f = _per_metric(sens, ["mu_star", "mu_star_conf", "mu", "sigma"], ["mu_star_conf"])
+            rows = [[r.metric, r.factor, f[r.metric](r.mu_star), f[r.metric](r.mu_star_conf),
+                     f[r.metric](r.mu), f[r.metric](r.sigma)]
                     for r in sens.sort_values(["metric", "mu_star"],
                                               ascending=[True, False]).itertuples()]
             lines += [_md_table(["metric", "factor", "mu*", "± (95%)", "mu", "sigma"], rows), ""]
         elif "ST" in sens:
             lines += ["Sobol' indices on replication means: first-order S1 and total ST with "
                       "95% bootstrap CIs.", ""]
-            rows = [[r.metric, r.factor, fmt(r.S1), fmt(r.S1_conf), fmt(r.ST), fmt(r.ST_conf)]
+            f = _per_metric(sens, ["S1", "S1_conf", "ST", "ST_conf"], ["S1_conf", "ST_conf"])
+            rows = [[r.metric, r.factor, f[r.metric](r.S1), f[r.metric](r.S1_conf),
+                     f[r.metric](r.ST), f[r.metric](r.ST_conf)]
                     for r in sens.sort_values(["metric", "ST"],
                                               ascending=[True, False]).itertuples()]
             lines += [_md_table(["metric", "factor", "S1", "± (95%)", "ST", "± (95%)"], rows),
@@ -466,12 +557,15 @@ def _markdown(a: Analysis, directory: Path, figures: list[tuple[str, Path]]) -> 
         else:
             lines += ["Spearman rank correlation of point means with each factor (95% CI, "
                       "Fisher z).", ""]
-            rows = [[r.metric, r.factor, fmt(r.spearman), _ci(r.ci_low, r.ci_high)]
-                    for r in sens.itertuples()]
+            f = _per_metric(sens.assign(half_width=(sens["ci_high"] - sens["ci_low"]) / 2),
+                            ["spearman", "ci_low", "ci_high"], ["half_width"])
+            rows = [[r.metric, r.factor, f[r.metric](r.spearman),
+                     _ci(r.ci_low, r.ci_high, f[r.metric])] for r in sens.itertuples()]
             lines += [_md_table(["metric", "factor", "rho", "95% CI"], rows), ""]
         noise = sens.groupby("metric")["noise_share"].first()
         lines += ["Replication noise as a share of the variance of the point means: "
-                  + ", ".join(f"{k} {fmt(v)}" for k, v in noise.items()) + ".", ""]
+                  + ", ".join(f"{k} {fmt(100 * v, 1)}%" if math.isfinite(v) else f"{k} n/a"
+                              for k, v in noise.items()) + ".", ""]
 
     if figures:
         lines += ["## Figures", ""]

@@ -42,6 +42,8 @@ __all__ = [
     "resume",
     "run_experiment",
     "status",
+    "sweep_state",
+    "sweep_status",
 ]
 
 
@@ -436,17 +438,89 @@ def _finished_state(store: Store, spec: ExperimentSpec, retry_failed: bool = Fal
     return finished, values
 
 
-def status(directory: str | Path) -> dict[str, Any]:
-    """Counts of done / failed / pending runs and the manifest's state."""
-    store, spec, design = open_experiment(directory)
+def _process_stat(pid: int) -> tuple[str, str] | None:
+    """(state letter, start time in clock ticks since boot) of process ``pid`` from Linux's
+    ``/proc``; None where there is no ``/proc`` entry to read."""
+    try:
+        with open(f"/proc/{int(pid)}/stat", "rb") as fh:
+            stat = fh.read()
+    except (OSError, ValueError):
+        return None
+    fields = stat[stat.rindex(b")") + 2:].split()  # the name, in parentheses, may hold spaces
+    return fields[0].decode(), fields[19].decode()
+
+
+def _process_alive(pid: int, started: str | None) -> bool | None:
+    """Whether process ``pid`` of this host runs (None: cannot tell). With ``started`` (its
+    recorded start time) a later process that reuses the id does not count; nor does a
+    zombie (killed, not yet reaped by its parent)."""
+    if os.name != "posix":
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        pass
+    except (OSError, ValueError, OverflowError):
+        return None
+    stat = _process_stat(pid)
+    if stat is not None and (stat[0] == "Z" or (started is not None and stat[1] != started)):
+        return False
+    return True
+
+
+def sweep_state(manifest: dict[str, Any], directory: str | Path) -> tuple[str, str]:
+    """The state of a sweep as it is now, and a note saying why and what to do.
+
+    The manifest says ``running`` from the start of a session until it ends, also when the
+    process was killed (SIGKILL, power loss) and could not say otherwise. So for ``running``
+    the recorded process is looked up: gone means ``interrupted``; on another host it cannot be
+    checked, and the state is ``unknown``.
+    """
+    state = manifest.get("state") or "unknown"
+    resume_hint = f"carepath resume {directory}"
+    if state == "interrupted":
+        return state, resume_hint
+    if state != "running":
+        return state, ""
+    session = (manifest.get("sessions") or [{}])[-1]
+    pid, host = session.get("pid"), session.get("host")
+    if pid is None or not host:
+        return "unknown", ("recorded as running, but no process id was recorded to check; "
+                           f"if it was stopped: {resume_hint}")
+    if host != platform.node():
+        return "unknown", (f"recorded as running by process {pid} on host {host}, which cannot "
+                           f"be checked from {platform.node()}; if it was stopped: "
+                           f"{resume_hint}")
+    alive = _process_alive(pid, session.get("pid_started"))
+    if alive is None:
+        return "unknown", (f"recorded as running by process {pid}, which cannot be checked "
+                           f"here; if it was stopped: {resume_hint}")
+    if not alive:
+        return "interrupted", (f"the sweep process {pid} is no longer running; "
+                               f"{resume_hint}")
+    return "running", f"process {pid} on this host"
+
+
+def sweep_status(store: Store, spec: ExperimentSpec, design: Design) -> dict[str, Any]:
+    """Counts of done / failed / pending runs and the state (:func:`sweep_state`)."""
     finished, values = _finished_state(store, spec)
     planned = plan_runs(spec, design, values)
     done, failed = _counts(planned, finished)
     m = store.read_manifest()
-    return {"directory": str(store.root), "name": spec.name, "state": m.get("state"),
+    state, note = sweep_state(m, store.root)
+    return {"directory": str(store.root), "name": spec.name, "state": state,
+            "state_note": note, "recorded_state": m.get("state"),
             "planned": len(planned), "done": done, "ok": done - failed, "failed": failed,
             "pending": len(planned) - done, "adaptive": spec.adaptive is not None,
             "started_at": m.get("started_at"), "finished_at": m.get("finished_at")}
+
+
+def status(directory: str | Path) -> dict[str, Any]:
+    """Counts of done / failed / pending runs and the state of the sweep in ``directory``:
+    ``running``, ``interrupted``, ``finished`` or ``unknown`` (see :func:`sweep_state`)."""
+    return sweep_status(*open_experiment(directory))
 
 
 def _counts(planned: list[tuple[int, int]], finished: dict[tuple[int, int], str]
@@ -471,7 +545,8 @@ def _drive(store: Store, spec: ExperimentSpec, design: Design, *, executor: str,
     finished, values = _finished_state(store, spec, retry_failed)
     session = {"started_at": now_iso(), "finished_at": None, "executor": executor,
                "workers": workers, "scheduler": scheduler, "host": platform.node(),
-               "pid": os.getpid(), "ran": 0}
+               "pid": os.getpid(), "pid_started": (_process_stat(os.getpid()) or ("", None))[1],
+               "ran": 0}
     m = store.read_manifest()
     m["sessions"].append(session)
     m["state"] = "running"

@@ -56,6 +56,10 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "report": ("metrics",),
 }
 FACTOR_KEYS = ("low", "high", "num", "step")
+#: A number given for a float factor (a baseline value) matches a design value within this share
+#: of the factor's range, so a value as shown in a point label (0.266667) or rounded (0.267)
+#: picks the grid value 0.8/3. Integer and true/false factors match exactly.
+MATCH_TOLERANCE = 1e-3
 
 
 def _did_you_mean(word: str, choices) -> str:
@@ -106,6 +110,26 @@ class Factor:
         if self.kind == "bool":
             return u >= 0.5
         return self._typed(self.low + u * (self.high - self.low))
+
+    @property
+    def tolerance(self) -> float:
+        """How far a given value may be from a design value and still match it (see
+        :data:`MATCH_TOLERANCE`); 0 for integer and true/false factors."""
+        if self.kind != "float":
+            return 0.0
+        if self.values is not None:
+            span = max(self.values) - min(self.values)
+        else:
+            span = self.high - self.low
+        return MATCH_TOLERANCE * float(span)
+
+    def matching(self, given: Any, values: list[Any]) -> list[Any]:
+        """The design values of this factor that ``given`` (e.g. a baseline value from the
+        file) names: the equal one if there is one, else those within :attr:`tolerance`."""
+        exact = [v for v in values if v == given]
+        if exact or self.kind != "float":
+            return exact
+        return [v for v in values if abs(float(given) - float(v)) <= self.tolerance]
 
     def _typed(self, x: float) -> Any:
         if self.kind == "int":

@@ -139,6 +139,54 @@ def test_bad_baseline_and_invalid_point_are_caught_before_running(tmp_path):
         E.run_experiment(path, tmp_path / "out2")
 
 
+BASELINE_GRID = """
+[factors]
+sdm_training = { low = 0.0, high = 0.8, num = 4 }
+caseload_cap = [20, 32]
+[comparisons]
+baseline = { sdm_training = VALUE, caseload_cap = CAP }
+"""
+
+
+@pytest.mark.parametrize("given", ["0.267", "0.2667", "0.266667", "0.266666666667", "0.2661"])
+def test_baseline_value_matches_a_grid_value_within_a_thousandth_of_the_range(tmp_path, given):
+    """0.8 / 3 as a point label shows it (0.266667) or rounded picks that grid point."""
+    spec = E.load_spec(spec_file(tmp_path, BASELINE_GRID.replace("VALUE", given)
+                                 .replace("CAP", "32")))
+    d = E.build_design(spec.with_seed(1))
+    assert d.points[d.baseline_id].label == "sdm_training=0.266667, caseload_cap=32"
+
+
+def _baseline_error(tmp_path, body: str) -> str:
+    with pytest.raises(ExperimentError) as info:
+        E.build_design(E.load_spec(spec_file(tmp_path, body)).with_seed(1))
+    assert "key 'comparisons.baseline'" in str(info.value)
+    return str(info.value)
+
+
+def test_baseline_values_that_match_no_point_or_two_are_refused(tmp_path):
+    # outside the tolerance (0.0008 here): the error lists the factor's values
+    msg = _baseline_error(tmp_path, BASELINE_GRID.replace("VALUE", "0.2655").replace("CAP", "32"))
+    assert "match 0 design points" in msg
+    assert msg.endswith("allowed: sdm_training one of 0, 0.266667, 0.533333, 0.8")
+    # integer factors match exactly
+    msg = _baseline_error(tmp_path, BASELINE_GRID.replace("VALUE", "0.8").replace("CAP", "33"))
+    assert msg.endswith("allowed: caseload_cap one of 20, 32")
+    # a factor left out: more than one point
+    msg = _baseline_error(tmp_path, BASELINE_GRID.replace("VALUE", "0.8")
+                          .replace(", caseload_cap = CAP", ""))
+    assert "match 2 design points" in msg and "missing: caseload_cap" in msg
+    # a grid finer than the tolerance: two values within 1/1000 of the range is an error ...
+    fine = ("[factors]\nsdm_training = { low = 0.0, high = 0.8, num = 1601 }\n"
+            "[comparisons]\nbaseline = { sdm_training = VALUE }\n")
+    msg = _baseline_error(tmp_path, fine.replace("VALUE", "0.40002"))
+    assert "ambiguous" in msg and "sdm_training = 0.40002 is within 0.0008" in msg
+    assert "0.3995, 0.4, 0.4005" in msg
+    # ... but a value equal to a design value picks it
+    d = E.build_design(E.load_spec(spec_file(tmp_path, fine.replace("VALUE", "0.4"))).with_seed(1))
+    assert d.points[d.baseline_id].values == {"sdm_training": 0.4}
+
+
 def test_missing_file_and_unimportable_run_fn(tmp_path):
     with pytest.raises(ExperimentError, match="not found"):
         E.load_spec(tmp_path / "nope.toml")
@@ -164,6 +212,42 @@ def test_shipped_experiment_files_are_valid():
     varied = {k for p in specs["policy_levers"][1].points for k in p.values}
     assert varied >= levers
     assert specs["policy_levers"][1].baseline_id is not None
+
+
+def test_shipped_experiment_files_state_their_real_size():
+    """The run counts in the files' comments, and the sizes in docs/experiments.md, are the
+    ones the spec loader plans."""
+    import re
+
+    root = Path(E.__file__).parent
+    docs = (root.parent / "docs" / "experiments.md").read_text()
+    for name in ("caseload_sweep", "policy_levers", "morris_levers"):
+        spec = E.load_spec(root / f"{name}.toml")
+        design = E.build_design(spec)
+        runs = len(E.plan_runs(spec, design))
+        comments = "\n".join(line for line in spec.text.splitlines()
+                              if line.lstrip().startswith("#"))
+        # "60 runs", "= 570 runs"; not the upper end of a range such as "~360-600 runs"
+        stated = {int(n) for n in re.findall(r"(?<![-~\d])(\d+) runs\b", comments)}
+        assert stated == {runs}, (name, stated, runs)
+        row = next(line for line in docs.splitlines() if f"`experiments/{name}.toml`" in line)
+        if spec.design == "morris":
+            per = len(spec.factors) + 1
+            assert f"({len(spec.factors)} + 1) points" in comments and f"x {per} points" in comments
+            assert f"{spec.samples} trajectories × {per} points × {spec.replications} " in row
+        else:
+            assert f"{len(design)} points × {spec.replications} replications" in row
+
+
+def test_docs_say_how_to_install_duckdb_and_salib_where_first_needed():
+    """Neither comes with `make demo`; the docs say so where a reader first needs them."""
+    docs = (Path(E.__file__).parent.parent / "docs" / "experiments.md").read_text()
+    sql = docs.index("```sql")  # the first DuckDB query
+    before = docs[docs.rindex("\n\n", 0, sql - 2):sql]  # the paragraph above it
+    assert "`make demo`" in before and "make setup" in before and "pip install duckdb" in before
+    table = docs.index("`experiments/morris_levers.toml`")  # the first Morris design
+    note = docs[table:docs.index("\n\n", docs.index("\n\n", table) + 2)]
+    assert "SALib" in note and "`make demo`" in note and "[sensitivity]" in note
 
 
 # ----------------------------------------------------------------------------- designs
@@ -661,9 +745,53 @@ def test_sobol_indices(tmp_path):
 # ----------------------------------------------------------------------------- report
 
 
+def test_number_format_one_rule_for_a_metric():
+    from experiments.report import fmt, number_format
+
+    # the walkthrough's bounds and difference of one metric: one number of decimals, no 1e-05
+    xs = [0.000189, 0.003, -0.000312, 0.003, 3.01e-05]
+    f = number_format(xs, half_widths=[0.0014, 0.0017])
+    assert [f(x) for x in xs] == ["0.00019", "0.00300", "-0.00031", "0.00300", "0.00003"]
+    # three significant figures of the largest value; more when the CIs need them
+    assert number_format([523.4, 511.2], [12.0])(523.4) == "523"
+    assert number_format([2.134, 2.05, 2.22], [0.085])(2.134) == "2.134"
+    f = number_format([2.0, 2.004, 0.004, 0.002, 0.006], [0.002])  # a narrow paired difference
+    assert [f(0.004), f(0.002)] == ["0.0040", "0.0020"]
+    # a very narrow CI adds two decimals at most; a zero width in rounding noise none
+    assert number_format([0.5975, 2.1339], [1e-5])(0.5975) == "0.5975"
+    assert number_format([0.5975, 2.1339], [1e-15])(0.5975) == "0.60"
+    # magnitudes no fixed number of decimals can show; zero, missing, and no "-0.00"
+    assert number_format([1e-7, 3e-7])(1e-7) == "1.00e-07"
+    assert number_format([0.0, 0.0])(0.0) == "0"
+    f = number_format([1.5, -0.0001])
+    assert (f(1.5), f(-0.0001), f(float("nan")), f(None)) == ("1.50", "0.00", "n/a", "n/a")
+    assert fmt(0.123456, 2) == "0.12"
+
+
+def _md_rows(text: str, heading: str) -> list[list[str]]:
+    """Cells of the first Markdown table after ``heading`` (a line of the report)."""
+    lines = text.split(heading + "\n", 1)[1].split("\n")
+    rows = []
+    for line in lines[1:]:
+        if not line.startswith("|"):
+            if rows:
+                break
+            continue
+        rows.append([c.strip() for c in line.strip("|").split("|")])
+    return rows[2:]  # no header, no separator
+
+
+def _decimals(cell: str) -> set[int]:
+    import re
+
+    nums = re.findall(r"-?\d+(?:\.(\d+))?(e[-+]\d+)?", cell)
+    assert nums and not any(e for _, e in nums), cell
+    return {len(d) for d, _ in nums}
+
+
 def test_report_files_and_numbers(grid_reference, tmp_path, monkeypatch):
     monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path / "mpl"))
-    from experiments.report import fmt
+    from experiments.report import contrast_formats, fmt, number_format
 
     _, res, tables = grid_reference
     path = E.write_report(res.directory)
@@ -679,16 +807,81 @@ def test_report_files_and_numbers(grid_reference, tmp_path, monkeypatch):
     # numbers in the report come from the tables
     runs = tables["runs"]
     g = runs[runs["point_id"] == 4]["involvement_mean"]
-    summ = point_summary(runs, ["involvement_mean"]).set_index("point_id").loc[4]
+    table = point_summary(runs, ["involvement_mean"])
+    summ = table.set_index("point_id").loc[4]
     assert math.isclose(summ["mean"], g.mean())
-    assert f"| 4 | caseload_cap=32, sdm_training=0.5 | {fmt(summ['mean'])} | " \
-           f"[{fmt(summ['ci_low'])}, {fmt(summ['ci_high'])}] | 4 |" in text
+    f = number_format(table[["mean", "ci_low", "ci_high"]].to_numpy().ravel(),
+                      table["half_width"])
+    assert f"| 4 | caseload_cap=32, sdm_training=0.5 | {f(summ['mean'])} | " \
+           f"[{f(summ['ci_low'])}, {f(summ['ci_high'])}] | 4 |" in text
     con = pd.read_csv(out / "contrasts.csv")
     row = con[(con["point_id"] == 8) & (con["metric"] == "trust_mean")].iloc[0]
-    assert f"| {fmt(row['diff'])} | [{fmt(row['ci_low'])}, {fmt(row['ci_high'])}] | " \
-           f"{fmt(row['A'])} | {row['magnitude']} |" in text
+    f = contrast_formats(con)["trust_mean"]
+    assert f"| {f(row['diff'])} | [{f(row['ci_low'])}, {f(row['ci_high'])}] | " \
+           f"{fmt(row['A'], 2)} | {row['magnitude']} |" in text
     assert "Root seed | `123`" in text
     assert "(baseline)" in text
+    # one number of decimals per metric and table: per-point means and bounds ...
+    for metric in ("involvement_mean", "trust_mean", "burnout_share"):
+        cells = [r[2] + " " + r[3] for r in _md_rows(text, f"### {metric}")]
+        assert len(set().union(*map(_decimals, cells))) == 1, (metric, cells)
+    # ... and baseline, point mean, difference and bounds of the contrasts
+    by_metric: dict[str, set[int]] = {}
+    for r in _md_rows(text, "### All contrasts"):
+        by_metric.setdefault(r[1], set()).update(*map(_decimals, r[2:6]))
+    assert len(by_metric) >= 3 and all(len(d) == 1 for d in by_metric.values()), by_metric
+    # a finished sweep: no warnings, state finished
+    assert "## Warnings" not in text and "| State | finished |" in text
+
+
+RANKED = """
+[experiment]
+run_fn = "experiments.testing:fake_simulate"
+steps = 10
+seed = 8
+[factors]
+caseload_cap = [20, 32, 45]
+sdm_training = { low = 0.0, high = 1.0, num = 5 }
+[replications]
+n = 3
+[comparisons]
+baseline = { caseload_cap = 32, sdm_training = 0.5 }
+metrics = ["involvement_mean", "burnout_share", "trust_mean"]
+[report]
+metrics = ["burnout_share", "involvement_mean"]
+"""
+
+
+def test_report_ranks_the_points_by_their_difference_from_the_baseline(tmp_path, monkeypatch):
+    """Before the full contrasts table: per headline metric ([report] metrics), the 10 points
+    with the largest paired difference, with CI, A and whether the CI excludes 0, taken from
+    the contrasts table."""
+    monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path / "mpl"))
+    from experiments.report import RANK_TOP, contrast_formats, fmt
+
+    E.run_experiment(spec_file(tmp_path, RANKED, run_fn=None), tmp_path / "r",
+                     executor="sequential")
+    text = E.write_report(tmp_path / "r").read_text()
+    con = pd.read_csv(tmp_path / "r" / "report" / "contrasts.csv")
+    assert con["point_id"].nunique() == 14 > RANK_TOP
+    formats = contrast_formats(con)
+    section = text.split("## Contrasts against the baseline", 1)[1]
+    assert section.index("### Largest differences: burnout_share") < \
+        section.index("### Largest differences: involvement_mean") < \
+        section.index("### All contrasts")
+    assert "### Largest differences: trust_mean" not in text  # contrasted, not a headline
+    for metric in ("burnout_share", "involvement_mean"):
+        c = con[con["metric"] == metric]
+        expected = c.reindex(c["diff"].abs().sort_values(ascending=False, kind="stable").index)
+        expected = expected.head(RANK_TOP)
+        f = formats[metric]
+        rows = _md_rows(section, f"### Largest differences: {metric}")
+        assert rows == [[str(i), r.point, f(r.diff), f"[{f(r.ci_low)}, {f(r.ci_high)}]",
+                         fmt(r.A, 2), r.magnitude, "yes" if r.significant else "no"]
+                        for i, r in enumerate(expected.itertuples(), 1)]
+        sizes = [abs(float(r[2])) for r in rows]
+        assert sizes == sorted(sizes, reverse=True)
+        assert f"{int(c['significant'].sum())} of 14 point(s) differ clearly" in section
 
 
 # ----------------------------------------------------------------------------- real model
