@@ -32,6 +32,8 @@ from .store import Store, now_iso
 from .worker import (RunConfiguration, RunSettings, failed_record, init_worker, resolve_run_fn,
                      run_chunk)
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "ProgressEvent",
     "RunConfiguration",
@@ -408,8 +410,18 @@ def resume(directory: str | Path, *, executor: str | None = None, workers: int |
            scheduler: str | None = None, chunk_size: int | None = None,
            retry_failed: bool = False, progress: Callable[[ProgressEvent], None] | None = None,
            flush_seconds: float = 2.0, flush_rows: int = 500) -> SweepResult:
-    """Continue an interrupted sweep in ``directory``, skipping finished runs."""
+    """Continue an interrupted sweep in ``directory``, skipping finished runs.
+
+    Refused while the sweep's own process still runs on this host: two processes writing the
+    same runs would duplicate them."""
     store, spec, design = open_experiment(directory)
+    state, note = sweep_state(store.read_manifest(), store.root)
+    if state == "running":
+        raise ExperimentError(f"the sweep in {store.root} is still running ({note})",
+                              allowed="wait for it to finish, or stop it (Ctrl-C) and resume "
+                                      "then; carepath status shows its state")
+    if state == "unknown":
+        log.warning("resuming %s: %s", store.root, note)
     resolve_run_fn(spec.run_fn)
     execution = _execution(spec, executor, workers, scheduler, chunk_size)
     store.clean_temporaries()

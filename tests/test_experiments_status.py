@@ -119,6 +119,11 @@ def test_sigkilled_sweep_is_interrupted_and_its_report_says_incomplete(tmp_path,
         assert cli.main(["report", str(out)]) == 0
         err = capsys.readouterr().err
         assert "warning: the sweep is still running" in err and "resume" not in err
+        # resuming a sweep whose process still runs would write its runs twice: refused
+        assert cli.main(["resume", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert f"is still running (process {proc.pid} on this host)" in err
+        assert proc.poll() is None  # and the sweep itself goes on
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
