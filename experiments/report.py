@@ -29,10 +29,10 @@ MAX_BAR_POINTS = 40  # points in the involvement ladder / point plots
 LADDER = [f"involvement_share_{i}" for i in range(5)]
 
 
-def fmt(x: Any, decimals: int | None = 3) -> str:
+def fmt(x: Any, decimals: int | None = 3, signed: bool = False) -> str:
     """How the report prints a number: fixed ``decimals`` (no scientific notation; ``None``:
     three significant figures in scientific notation, for magnitudes that fixed decimals cannot
-    show). Missing and non-finite values print as n/a."""
+    show), with a sign if ``signed``. Missing and non-finite values print as n/a."""
     if x is None:
         return "n/a"
     try:
@@ -41,10 +41,13 @@ def fmt(x: Any, decimals: int | None = 3) -> str:
         return str(x)
     if not math.isfinite(x):
         return "n/a"
+    sign = "+" if signed else ""
     if decimals is None:
-        return f"{x:.2e}"
-    text = f"{x:.{decimals}f}"
-    return text[1:] if text.startswith("-") and float(text) == 0 else text  # no "-0.00"
+        return f"{x:{sign}.2e}"
+    text = f"{x:{sign}.{decimals}f}"
+    if float(text) == 0 and text[0] in "+-":  # no "-0.00"; a signed zero is "+0.00"
+        text = sign + text[1:]
+    return text
 
 
 #: Most decimals a table shows; a metric whose largest value would need more to show three

@@ -39,6 +39,7 @@ import pandas as pd
 from model.params import SCHEMA, CarePathError
 
 from .figures import pyplot, save_figure
+from .report import MAX_DECIMALS, fmt
 
 __all__ = [
     "Check",
@@ -585,13 +586,13 @@ def run_validation(quick: bool = False, out: str | Path | None = "results/valida
 
 
 def _fmt(x: float, signed: bool = False) -> str:
-    if x is None or not math.isfinite(x):
-        return "n/a"
-    ax = abs(x)
-    digits = 3 if ax < 10 else 2
-    if ax != 0 and ax < 0.001:
-        return f"{x:+.2e}" if signed else f"{x:.2e}"
-    return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
+    """One number of the validation tables (:func:`report.fmt`): 3 decimals (2 from 10 up), or
+    enough for two significant figures below 0.001."""
+    ax = abs(x) if x is not None and math.isfinite(x) else 1.0
+    decimals = 2 if ax >= 10 else 3
+    if 0 < ax < 0.001:
+        decimals = min(1 - math.floor(math.log10(ax)), MAX_DECIMALS)
+    return fmt(x, decimals, signed)
 
 
 #: How a check's outcome is written: (gating?, passed?) -> (plain text, Markdown).

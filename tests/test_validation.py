@@ -279,3 +279,12 @@ def test_derived_metrics():
     assert V.metric_values(runs, "locus_low_minus_all").iloc[0] == pytest.approx(-0.2)
     with pytest.raises(CarePathError):
         V.metric_values(runs, "no_such_metric")
+
+
+def test_validation_numbers_use_the_report_formatter_without_scientific_notation():
+    """Validation tables print through ``report.fmt``: 3 decimals (2 from 10 up), two
+    significant figures below 0.001 (not 4.93e-04), a sign when asked, n/a when missing."""
+    cases = {(-4.93e-04, True): "-0.00049", (3.87e-04, True): "+0.00039", (0.0, True): "+0.000",
+             (-0.0, False): "0.000", (0.2734, False): "0.273", (73.07, True): "+73.07",
+             (None, False): "n/a", (math.nan, True): "n/a"}
+    assert {k: V._fmt(*k) for k in cases} == cases
