@@ -119,6 +119,7 @@ CSS = """
 .carepath-prose table { border-collapse: collapse; width: 100%; }
 .carepath-prose th, .carepath-prose td { border-bottom: 1px solid #ddd; padding: 4px 8px; }
 .carepath-prose td:not(:first-child), .carepath-prose th:not(:first-child) { text-align: right; }
+.v-card__title { word-break: normal; }
 """
 
 

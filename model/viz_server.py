@@ -83,7 +83,10 @@ def start(scenario: str | None = None, port: int = 8765, host: str = "127.0.0.1"
         raise CarePathError("the browser view needs the 'viz' extra (solara is not installed); "
                             "run `make setup` or `pip install -e '.[viz]'`")
     # (app.py puts the repository root on sys.path itself, ahead of solara's app directory.)
-    child_env = {**os.environ, **(env or {}), "CAREPATH_SCENARIO": name}
+    # Solara's "This website runs on Solara" corner banner covers the charts' legends in a
+    # classroom projection; off unless the user's environment says otherwise.
+    child_env = {"SOLARA_THEME_SHOW_BANNER": "false", **os.environ, **(env or {}),
+                 "CAREPATH_SCENARIO": name}
     return subprocess.Popen(solara_command(host, port), env=child_env, **popen_kwargs)
 
 

@@ -135,6 +135,8 @@ def test_a_teacher_session_in_chromium(server, record_property, capsys):
             reset.click()
             page.get_by_text("Time: 0.0", exact=True).wait_for()
             page.screenshot(path=str(ARTIFACTS / "01-start.png"))
+            # Solara's corner banner would cover the charts' legends: the server turns it off
+            assert page.get_by_text("This website runs on").count() == 0
 
             # Move a lever (keyboard, as a person can), then Reset to apply it. (Slider thumbs
             # have no box of their own: wait for them as "attached", not "visible".)
@@ -224,6 +226,11 @@ def test_a_teacher_session_in_chromium(server, record_property, capsys):
                 " return now.length === old.length && now.every((s, i) => s !== old[i]); }",
                 arg=pair_before)
             page.screenshot(path=str(ARTIFACTS / "04-side-by-side.png"))
+            # card titles wrap between words, not inside them ("(defa" / "ult)")
+            breaks = page.evaluate(
+                "() => [...document.querySelectorAll('.v-card__title')].filter(e =>"
+                " e.offsetParent !== null).map(e => getComputedStyle(e).wordBreak)")
+            assert breaks and set(breaks) == {"normal"}, breaks
 
             # Back to one service: its run is where the teacher left it.
             page.get_by_role("tab", name="One service").click()
