@@ -187,7 +187,9 @@ def fig_heatmap(a: Analysis, f1: str, f2: str, out: Path) -> Path:
         ax.set_xlabel(f1)
         ax.set_ylabel(f2)
         ax.set_title(m, fontsize=9)
-        fig.colorbar(im, ax=ax, shrink=0.8)
+        # a bar just right of its own panel (fig.colorbar(ax=...) under the constrained
+        # layout left wide gaps and panels of different widths)
+        fig.colorbar(im, cax=ax.inset_axes([1.03, 0.0, 0.05, 1.0]))
     return save_figure(fig, out / f"heatmap_{_slug(f1)}_{_slug(f2)}.png",
                        f"Mean of each metric over {f1} x {f2}", axes, len(a.metrics))
 

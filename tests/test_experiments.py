@@ -931,3 +931,33 @@ def test_real_model_tiny_sweep(tmp_path):
     assert math.isclose(r.summary["involvement_mean"], runs.loc[3, "involvement_mean"],
                         rel_tol=0, abs_tol=0) or (math.isnan(r.summary["involvement_mean"])
                                                   and math.isnan(runs.loc[3, "involvement_mean"]))
+
+
+def test_heatmap_colour_bars_sit_beside_panels_of_equal_width(grid_reference, tmp_path,
+                                                             monkeypatch):
+    """Each heat map's colour bar sits just right of its own panel, and the panels are equal
+    in width (colour bars placed by the layout engine left wide gaps and uneven panels)."""
+    monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path / "mpl"))
+    from experiments import report
+
+    _, res, _ = grid_reference
+    kept = {}
+
+    def keep(fig, path, *args, **kwargs):
+        fig.set_layout_engine("constrained")
+        fig.canvas.draw()
+        kept["fig"] = fig
+        return path
+
+    monkeypatch.setattr(report, "save_figure", keep)
+    a = E.analyse(res.directory)
+    report.fig_heatmap(a, "caseload_cap", "sdm_training", tmp_path)
+    fig = kept["fig"]
+    panels = [ax for ax in fig.axes if ax.get_images()]
+    assert len(panels) == len(a.metrics) >= 2
+    widths = [ax.get_position().width for ax in panels]
+    assert max(widths) - min(widths) < 0.01 * max(widths), widths
+    for ax in panels:
+        bar = ax.get_images()[0].colorbar.ax.get_position()
+        box = ax.get_position()
+        assert 0 <= bar.x0 - box.x1 < 0.03, (bar.x0, box.x1)  # figure fraction
