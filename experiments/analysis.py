@@ -270,19 +270,17 @@ def run_warnings(st: dict[str, Any], n_failed: int) -> list[str]:
     a sweep with pending runs (``st`` from :func:`experiments.runner.sweep_status`) and failed
     runs."""
     out = []
-    if st["pending"]:
-        counts = (f"{st['done']} of {st['planned']} planned runs done, {st['pending']} pending"
-                  + (" (adaptive replications: more may be planned)" if st["adaptive"] else ""))
-        if st["state"] == "running":
-            out.append(f"the sweep is still running ({st['state_note']}): {counts}; the numbers "
-                       "in this report are from the runs finished so far. Write the report "
-                       "again when it has finished (`carepath status "
-                       f"{st['directory']}` says when).")
-        else:
-            out.append(f"the sweep is incomplete: {counts}; the numbers in this report are from "
-                       "the finished runs only. Finish it with `carepath resume "
-                       f"{st['directory']}`, then write the report again."
-                       + (f" (It is {st['state_note']}.)" if st["state"] == "unknown" else ""))
+    counts = (f"{st['done']} of {st['planned']} planned runs done, {st['pending']} pending"
+              + (" (adaptive replications: more may be planned)" if st["adaptive"] else ""))
+    if st["state"] == "running":  # also with none pending: the last runs may be on their way
+        out.append(f"the sweep is still running ({st['state_note']}): {counts}; the numbers "
+                   "in this report are from the runs finished so far. Write the report again "
+                   f"when it has finished (`carepath status {st['directory']}` says when).")
+    elif st["pending"]:
+        out.append(f"the sweep is incomplete: {counts}; the numbers in this report are from "
+                   f"the finished runs only. Finish it with `carepath resume {st['directory']}`"
+                   ", then write the report again."
+                   + (f" (It is {st['state_note']}.)" if st["state"] == "unknown" else ""))
     if n_failed:
         out.append(f"{n_failed} run(s) failed; the numbers in this report are from the "
                    "successful runs only (errors and tracebacks: runs table, status = 'failed').")

@@ -28,7 +28,7 @@ from typing import Any
 from .design import Design, build_design, replication_seed
 from .errors import ExperimentError
 from .spec import EXECUTORS, ExperimentSpec, load_spec, parse_spec
-from .store import Store, now_iso
+from .store import Store, now_iso, sweep_lock_held
 from .worker import (RunConfiguration, RunSettings, failed_record, init_worker, resolve_run_fn,
                      run_chunk)
 
@@ -387,8 +387,9 @@ def run_experiment(spec: ExperimentSpec | str | Path, out: str | Path, *,
     }
     # the root seed is recorded in the manifest: resume reuses it, never draws a new one
     store = Store.create(out, manifest, spec.text, design.points_frame(), overwrite=overwrite)
-    return _drive(store, spec, design, **execution, progress=progress,
-                  flush_seconds=flush_seconds, flush_rows=flush_rows)
+    with store.session_lock():
+        return _drive(store, spec, design, **execution, progress=progress,
+                      flush_seconds=flush_seconds, flush_rows=flush_rows)
 
 
 def open_experiment(directory: str | Path) -> tuple[Store, ExperimentSpec, Design]:
@@ -412,22 +413,19 @@ def resume(directory: str | Path, *, executor: str | None = None, workers: int |
            flush_seconds: float = 2.0, flush_rows: int = 500) -> SweepResult:
     """Continue an interrupted sweep in ``directory``, skipping finished runs.
 
-    Refused while the sweep's own process still runs on this host: two processes writing the
-    same runs would duplicate them."""
+    Refused while the sweep still runs (its process holds the directory's lock,
+    :meth:`Store.session_lock`): two processes writing the same runs would duplicate them."""
     store, spec, design = open_experiment(directory)
-    state, note = sweep_state(store.read_manifest(), store.root)
-    if state == "running":
-        raise ExperimentError(f"the sweep in {store.root} is still running ({note})",
-                              allowed="wait for it to finish, or stop it (Ctrl-C) and resume "
-                                      "then; carepath status shows its state")
-    if state == "unknown":
-        log.warning("resuming %s: %s", store.root, note)
     resolve_run_fn(spec.run_fn)
     execution = _execution(spec, executor, workers, scheduler, chunk_size)
-    store.clean_temporaries()
-    return _drive(store, spec, design, **execution, progress=progress,
-                  retry_failed=retry_failed, flush_seconds=flush_seconds,
-                  flush_rows=flush_rows)
+    with store.session_lock():
+        state, note = sweep_state(store.read_manifest(), store.root, locked_here=True)
+        if state == "unknown":
+            log.warning("resuming %s: %s", store.root, note)
+        store.clean_temporaries()
+        return _drive(store, spec, design, **execution, progress=progress,
+                      retry_failed=retry_failed, flush_seconds=flush_seconds,
+                      flush_rows=flush_rows)
 
 
 def _finished_state(store: Store, spec: ExperimentSpec, retry_failed: bool = False):
@@ -450,45 +448,16 @@ def _finished_state(store: Store, spec: ExperimentSpec, retry_failed: bool = Fal
     return finished, values
 
 
-def _process_stat(pid: int) -> tuple[str, str] | None:
-    """(state letter, start time in clock ticks since boot) of process ``pid`` from Linux's
-    ``/proc``; None where there is no ``/proc`` entry to read."""
-    try:
-        with open(f"/proc/{int(pid)}/stat", "rb") as fh:
-            stat = fh.read()
-    except (OSError, ValueError):
-        return None
-    fields = stat[stat.rindex(b")") + 2:].split()  # the name, in parentheses, may hold spaces
-    return fields[0].decode(), fields[19].decode()
-
-
-def _process_alive(pid: int, started: str | None) -> bool | None:
-    """Whether process ``pid`` of this host runs (None: cannot tell). With ``started`` (its
-    recorded start time) a later process that reuses the id does not count; nor does a
-    zombie (killed, not yet reaped by its parent)."""
-    if os.name != "posix":
-        return None
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, under another user
-        pass
-    except (OSError, ValueError, OverflowError):
-        return None
-    stat = _process_stat(pid)
-    if stat is not None and (stat[0] == "Z" or (started is not None and stat[1] != started)):
-        return False
-    return True
-
-
-def sweep_state(manifest: dict[str, Any], directory: str | Path) -> tuple[str, str]:
+def sweep_state(manifest: dict[str, Any], directory: str | Path,
+                locked_here: bool = False) -> tuple[str, str]:
     """The state of a sweep as it is now, and a note saying why and what to do.
 
     The manifest says ``running`` from the start of a session until it ends, also when the
     process was killed (SIGKILL, power loss) and could not say otherwise. So for ``running``
-    the recorded process is looked up: gone means ``interrupted``; on another host it cannot be
-    checked, and the state is ``unknown``.
+    the sweep's lock is tried (:func:`store.sweep_lock_held`): held means ``running``; free
+    means ``interrupted``, except for a sweep recorded on another host (file locks may not
+    reach across hosts) or on a system without file locks, which is ``unknown``.
+    ``locked_here``: the caller holds the lock itself (a resume about to start).
     """
     state = manifest.get("state") or "unknown"
     resume_hint = f"carepath resume {directory}"
@@ -498,21 +467,19 @@ def sweep_state(manifest: dict[str, Any], directory: str | Path) -> tuple[str, s
         return state, ""
     session = (manifest.get("sessions") or [{}])[-1]
     pid, host = session.get("pid"), session.get("host")
-    if pid is None or not host:
-        return "unknown", ("recorded as running, but no process id was recorded to check; "
-                           f"if it was stopped: {resume_hint}")
-    if host != platform.node():
-        return "unknown", (f"recorded as running by process {pid} on host {host}, which cannot "
-                           f"be checked from {platform.node()}; if it was stopped: "
-                           f"{resume_hint}")
-    alive = _process_alive(pid, session.get("pid_started"))
-    if alive is None:
-        return "unknown", (f"recorded as running by process {pid}, which cannot be checked "
-                           f"here; if it was stopped: {resume_hint}")
-    if not alive:
-        return "interrupted", (f"the sweep process {pid} is no longer running; "
-                               f"{resume_hint}")
-    return "running", f"process {pid} on this host"
+    here = host == platform.node()
+    who = f"process {pid} on " + ("this host" if here else f"host {host}")
+    held = False if locked_here else sweep_lock_held(directory)
+    if held:
+        return "running", who
+    if held is None:
+        return "unknown", (f"recorded as running by {who}, which cannot be checked here (no "
+                           f"file locks); if it was stopped: {resume_hint}")
+    if not here:
+        return "unknown", (f"recorded as running by {who}; its lock is free as seen from "
+                           f"{platform.node()}, but locks may not reach across hosts; if it "
+                           f"was stopped: {resume_hint}")
+    return "interrupted", f"the sweep process {pid} is no longer running; {resume_hint}"
 
 
 def sweep_status(store: Store, spec: ExperimentSpec, design: Design) -> dict[str, Any]:
@@ -557,8 +524,7 @@ def _drive(store: Store, spec: ExperimentSpec, design: Design, *, executor: str,
     finished, values = _finished_state(store, spec, retry_failed)
     session = {"started_at": now_iso(), "finished_at": None, "executor": executor,
                "workers": workers, "scheduler": scheduler, "host": platform.node(),
-               "pid": os.getpid(), "pid_started": (_process_stat(os.getpid()) or ("", None))[1],
-               "ran": 0}
+               "pid": os.getpid(), "ran": 0}
     m = store.read_manifest()
     m["sessions"].append(session)
     m["state"] = "running"

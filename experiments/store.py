@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 
 from .errors import ExperimentError
 
-__all__ = ["Store", "load", "atomic_write_bytes", "now_iso"]
+__all__ = ["Store", "load", "atomic_write_bytes", "now_iso", "sweep_lock_held"]
 
 MANIFEST = "manifest.json"
 SPEC_COPY = "experiment.toml"
@@ -43,6 +43,10 @@ RUNS = "runs.parquet"
 TIMESERIES = "timeseries.parquet"
 PARTS = "parts"
 FORMAT = "carepath-experiment/1"
+#: Held (an exclusive ``flock``) by the process running a sweep, for the whole session. The
+#: kernel drops it when that process ends, however it ends (SIGKILL, power loss), so "is the
+#: sweep running?" never depends on process ids, which containers and reboots reuse.
+LOCK = ".sweep.lock"
 _PART_RE = re.compile(r"^(runs|ts)-(\d{6,})\.parquet$")
 
 
@@ -94,6 +98,39 @@ def _atomic_write_table(table: pa.Table, path: Path) -> None:
         pq.write_table(table, tmp, compression="zstd")
 
 
+def _try_lock(path: Path):
+    """An open file holding an exclusive lock on ``path`` (created if missing); None if another
+    process holds it. Raises OSError where locks are not supported."""
+    import fcntl
+
+    fh = open(path, "a+b")
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        return None
+    except BaseException:
+        fh.close()
+        raise
+    return fh
+
+
+def sweep_lock_held(root: str | Path) -> bool | None:
+    """Whether a running sweep holds the lock of the experiment in ``root`` (None: this system
+    cannot tell, e.g. no ``fcntl`` or a file system without locks)."""
+    path = Path(root) / LOCK
+    if not path.exists():
+        return False
+    try:
+        fh = _try_lock(path)
+    except (ImportError, OSError):
+        return None
+    if fh is None:
+        return True
+    fh.close()  # closing releases it
+    return False
+
+
 class Store:
     """An experiment's output directory."""
 
@@ -120,6 +157,11 @@ class Store:
                                   allowed="a new or empty directory")
         if overwrite and (root / MANIFEST).exists():
             import shutil
+
+            if sweep_lock_held(root):
+                raise ExperimentError(
+                    "the experiment in the output directory is still running", file=str(root),
+                    allowed="wait for it, or stop it, before --overwrite; or another --out")
 
             for name in (PARTS, "report"):
                 shutil.rmtree(root / name, ignore_errors=True)
@@ -177,6 +219,28 @@ class Store:
             self._seq = max(seqs, default=0)
         self._seq += 1
         return self._seq
+
+    @contextlib.contextmanager
+    def session_lock(self):
+        """Hold the sweep lock (:data:`LOCK`) while the body runs; a sweep already running in
+        this directory (any process, on this machine) is an error. Where the system has no file
+        locks, the sweep runs unlocked."""
+        try:
+            fh = _try_lock(self.root / LOCK)
+        except (ImportError, OSError):
+            fh = contextlib.nullcontext()
+        if fh is None:
+            m = self.read_manifest()
+            s = (m.get("sessions") or [{}])[-1]
+            import platform
+
+            host = "this host" if s.get("host") == platform.node() else f"host {s.get('host')}"
+            raise ExperimentError(
+                f"the sweep in {self.root} is still running (process {s.get('pid')} on {host})",
+                allowed="wait for it to finish, or stop it (Ctrl-C) and "
+                "resume then; carepath status shows its state")
+        with fh:
+            yield
 
     def clean_temporaries(self) -> None:
         """Remove half-written temporary files left by a killed process."""
