@@ -42,9 +42,7 @@ def fmt(x: Any, decimals: int | None = 3, signed: bool = False) -> str:
     if not math.isfinite(x):
         return "n/a"
     sign = "+" if signed else ""
-    if decimals is None:
-        return f"{x:{sign}.2e}"
-    text = f"{x:{sign}.{decimals}f}"
+    text = f"{x:{sign}.2e}" if decimals is None else f"{x:{sign}.{decimals}f}"
     if float(text) == 0 and text[0] in "+-":  # no "-0.00"; a signed zero is "+0.00"
         text = sign + text[1:]
     return text

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from model.kernels import PLAN_FOLLOWED_RATE
 from model.params import SCHEMA, CarePathError
 
 from .figures import pyplot, save_figure
@@ -586,13 +587,14 @@ def run_validation(quick: bool = False, out: str | Path | None = "results/valida
 
 
 def _fmt(x: float, signed: bool = False) -> str:
-    """One number of the validation tables (:func:`report.fmt`): 3 decimals (2 from 10 up), or
-    enough for two significant figures below 0.001."""
+    """One number of the validation tables (:func:`report.fmt`): 3 decimals (2 from 10 up),
+    enough for two significant figures below 0.001, and scientific notation where that would
+    take more than ``MAX_DECIMALS``."""
     ax = abs(x) if x is not None and math.isfinite(x) else 1.0
     decimals = 2 if ax >= 10 else 3
     if 0 < ax < 0.001:
-        decimals = min(1 - math.floor(math.log10(ax)), MAX_DECIMALS)
-    return fmt(x, decimals, signed)
+        decimals = 1 - math.floor(math.log10(ax))
+    return fmt(x, decimals if decimals <= MAX_DECIMALS else None, signed)
 
 
 #: How a check's outcome is written: (gating?, passed?) -> (plain text, Markdown).
@@ -863,7 +865,9 @@ TARGETS: tuple[Target, ...] = (
            "mean 14 weeks to assessment (SMI, self-selected); 23% > 12 weeks",
            "Rethink 2018; RCPsych 2022; CQC 2023", 6.0, 16.0, 10.0),
     Target("caseload", "Patients in care per care coordinator", "caseload_per_clinician",
-           "30 per FTE keyworker (6 London CMHTs)", "Greenwood et al. 2000", 25.0, 35.0, 30.0),
+           "30 per FTE keyworker (6 London CMHTs)", "Greenwood et al. 2000", 25.0, 35.0, 30.0,
+           note="Counts patients in care; the coordinator's caseload (caseload_mean), which "
+                "also holds their patients in hospital (ODD I11), is about 0.3 higher."),
 )
 
 
@@ -888,9 +892,9 @@ class EffectTarget:
 
 #: The two compulsory-admission effects of advance statements are calibration targets, not
 #: out-of-sample checks: kernels.PLAN_FOLLOWED_RATE was chosen on both together.
-CALIBRATED_PLAN_RATE = ("Calibrated: kernels.PLAN_FOLLOWED_RATE (0.6) was chosen on this effect "
-                        "and its pair (docs/validation.md, What was tuned), so it is not an "
-                        "out-of-sample check.")
+CALIBRATED_PLAN_RATE = (f"Calibrated: kernels.PLAN_FOLLOWED_RATE ({PLAN_FOLLOWED_RATE:g}) was "
+                        "chosen on this effect and its pair (docs/validation.md, What was "
+                        "tuned), so it is not an out-of-sample check.")
 
 EFFECT_TARGETS: tuple[EffectTarget, ...] = (
     EffectTarget("as_compulsory", "Advance statements for all (default quality) -> "

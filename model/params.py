@@ -276,7 +276,8 @@ _PARAMS: list[Param] = [
        "Mean communication / shared-decision-making skill before training.", "S3", "clinicians"),
     _p("colleague_ties", "int", 4, 0, 50, "ties / clinician",
        "Ties per clinician in the team: the Watts-Strogatz ring degree, at most n_clinicians - 1 and "
-       "rounded down to an even number; 0 or 1 means no ties (no team norms).", "Assumption",
+       "rounded down to an even number; 0 or 1 means no ties (no team norms), except in a team "
+       "of two, which has its one tie.", "Assumption",
        "clinicians"),
     _p("propensity_share", "float", 0.95, -5.0, 5.0, "log-weight",
        "Initial propensity to share decisions (relative to persuasion).",

@@ -118,7 +118,7 @@ def check_scenario(name: str, source: str | None = None) -> str:
     """``name`` if it names a scenario; otherwise a ParameterError naming the choices and
     ``source`` (where the name came from)."""
     if name not in SCENARIOS:
-        close = difflib.get_close_matches(str(name), SCENARIOS.keys(), n=1)
+        close = difflib.get_close_matches(str(name).lower(), SCENARIOS.keys(), n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise ParameterError("scenario", name, "one of " + ", ".join(SCENARIOS) + hint, source)
     return name

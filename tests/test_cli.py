@@ -73,6 +73,7 @@ def test_run_is_reproducible_and_parquet_works(tmp_path):
     (["params", "--group", "nope"], "one of service"),
     (["viz", "--scenario", "atlantis"], "one of england_cmht"),
     (["viz", "--scenario", "englnd"], "did you mean england_cmht?"),
+    (["run", "--scenario", "England_CMHT"], "did you mean england_cmht?"),
 ])
 def test_bad_input_gives_one_line_and_nonzero_exit(args, fragment, tmp_path):
     r = carepath(*args, "--out", str(tmp_path)) if args[0] == "run" else carepath(*args)

@@ -85,7 +85,7 @@ def _check_invariants(m: CarePathwayModel) -> None:
     # only patients in care or in hospital have a care coordinator
     assert np.all(c[(status == Status.WAITING) | (status == Status.DISCHARGED)
                     | (status == Status.DISENGAGED)] == -1)
-    # caseloads are the number of patients in care per clinician; never negative
+    # caseloads (patients in care or in hospital per coordinator) are never negative
     assert np.all(cl.caseload >= 0)
     for name in ("acuity", "risk", "trust_pc", "trust_cp", "coercion", "felt_safety", "locus",
                  "recovery", "reluctance", "service_trust"):

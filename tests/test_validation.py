@@ -283,8 +283,10 @@ def test_derived_metrics():
 
 def test_validation_numbers_use_the_report_formatter_without_scientific_notation():
     """Validation tables print through ``report.fmt``: 3 decimals (2 from 10 up), two
-    significant figures below 0.001 (not 4.93e-04), a sign when asked, n/a when missing."""
+    significant figures below 0.001 (not 4.93e-04; scientific notation only beyond 6 decimals),
+    a sign when asked, n/a when missing."""
     cases = {(-4.93e-04, True): "-0.00049", (3.87e-04, True): "+0.00039", (0.0, True): "+0.000",
              (-0.0, False): "0.000", (0.2734, False): "0.273", (73.07, True): "+73.07",
-             (None, False): "n/a", (math.nan, True): "n/a"}
+             (None, False): "n/a", (math.nan, True): "n/a", (8e-06, True): "+8.00e-06",
+             (-0.0, True): "+0.000"}
     assert {k: V._fmt(*k) for k in cases} == cases
