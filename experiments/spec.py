@@ -10,7 +10,6 @@ The keys are documented in ``docs/experiments.md``; :data:`SECTIONS` lists them.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import importlib
 import math
@@ -21,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from model.params import SCHEMA, ParameterError, format_value
+from model.params import SCHEMA, ParameterError, did_you_mean, format_value
 from model.scenarios import DEFAULT_SCENARIO, SCENARIOS
 
 from .errors import ExperimentError
@@ -60,11 +59,6 @@ FACTOR_KEYS = ("low", "high", "num", "step")
 #: of the factor's range, so a value as shown in a point label (0.266667) or rounded (0.267)
 #: picks the grid value 0.8/3. Integer and true/false factors match exactly.
 MATCH_TOLERANCE = 1e-3
-
-
-def _did_you_mean(word: str, choices) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.6)
-    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
 # ----------------------------------------------------------------------------- data classes
@@ -259,7 +253,7 @@ class _Reader:
         for key in self.data:
             if key not in allowed:
                 raise ExperimentError(
-                    f"unknown key in [{prefix}]" + _did_you_mean(key, allowed),
+                    f"unknown key in [{prefix}]" + did_you_mean(key, allowed),
                     file=file, key=self.key(key),
                     allowed=", ".join(allowed) if allowed else "no keys")
 
@@ -281,7 +275,7 @@ class _Reader:
             raise self.err(name, v, "a string" if choices is None else
                            "one of " + ", ".join(choices))
         if choices is not None and v not in choices:
-            raise self.err(name, v, "one of " + ", ".join(choices), _did_you_mean(v, choices)
+            raise self.err(name, v, "one of " + ", ".join(choices), did_you_mean(v, choices)
                            .lstrip("; ") or None)
         return v
 
@@ -330,7 +324,7 @@ class _Reader:
                                       allowed=what)
             if choices is not None and item not in choices:
                 raise ExperimentError(
-                    _did_you_mean(item, choices).lstrip("; ") or None, file=self.file,
+                    did_you_mean(item, choices).lstrip("; ") or None, file=self.file,
                     key=f"{self.key(name)}[{i}]", value=item,
                     allowed="one of " + ", ".join(choices))
         if len(set(v)) != len(v):
@@ -347,7 +341,7 @@ def _int_allowed(low, high) -> str:
 
 
 def _param_unknown(name: str) -> str:
-    return "a parameter name from the schema (see `carepath params`)" + _did_you_mean(
+    return "a parameter name from the schema (see `carepath params`)" + did_you_mean(
         name, SCHEMA)
 
 
@@ -466,7 +460,7 @@ def parse_spec(text: str, file: str = "<experiment>", default_name: str = "exper
     for section in data:
         if section not in SECTIONS:
             raise ExperimentError(
-                "unknown section" + _did_you_mean(section, SECTIONS), file=file, key=section,
+                "unknown section" + did_you_mean(section, SECTIONS), file=file, key=section,
                 allowed="sections " + ", ".join(f"[{s}]" for s in SECTIONS))
 
     spec = ExperimentSpec(name=default_name, path=file, text=text)
@@ -547,7 +541,7 @@ def parse_spec(text: str, file: str = "<experiment>", default_name: str = "exper
         metric = re_.str("metric")
         if metric_names is not None and metric not in metric_names:
             raise re_.err("metric", metric, "a summary metric: " + ", ".join(metric_names),
-                          _did_you_mean(metric, metric_names).lstrip("; ") or None)
+                          did_you_mean(metric, metric_names).lstrip("; ") or None)
         if not re_.has("half_width"):
             raise ExperimentError("an adaptive rule needs 'half_width'", file=file,
                                   key="replications.half_width", allowed="a number > 0")

@@ -426,12 +426,18 @@ def _parse_int(raw: str) -> int:
         raise
 
 
-def _unknown_hint(name: str) -> str:
+def did_you_mean(word: Any, choices) -> str:
+    """``"; did you mean 'a' or 'b'?"`` for the names in ``choices`` closest to ``word`` (case
+    ignored), or ``""``: the one hint every bad-name error of carepath gives."""
     import difflib
 
-    close = difflib.get_close_matches(name, SCHEMA.keys(), n=3)
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
-    return f"a parameter name from the schema (see `carepath params`){hint}"
+    names = {str(c).lower(): str(c) for c in choices}
+    close = difflib.get_close_matches(str(word).lower(), list(names), n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(repr(names[c]) for c in close)}?" if close else ""
+
+
+def _unknown_hint(name: str) -> str:
+    return "a parameter name from the schema (see `carepath params`)" + did_you_mean(name, SCHEMA)
 
 
 def validate(values: Mapping[str, Any], source: str | None = None,

@@ -6,13 +6,11 @@ scenario, ``england_cmht``, is the schema defaults themselves, so it overrides n
 
 from __future__ import annotations
 
-import difflib
-
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .params import ParameterError, validate
+from .params import ParameterError, did_you_mean, validate
 
 __all__ = ["DEFAULT_SCENARIO", "SCENARIOS", "Scenario", "check_scenario", "resolve_params"]
 
@@ -118,9 +116,9 @@ def check_scenario(name: str, source: str | None = None) -> str:
     """``name`` if it names a scenario; otherwise a ParameterError naming the choices and
     ``source`` (where the name came from)."""
     if name not in SCENARIOS:
-        close = difflib.get_close_matches(str(name).lower(), SCENARIOS.keys(), n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        raise ParameterError("scenario", name, "one of " + ", ".join(SCENARIOS) + hint, source)
+        raise ParameterError("scenario", name,
+                             "one of " + ", ".join(SCENARIOS) + did_you_mean(name, SCENARIOS),
+                             source)
     return name
 
 

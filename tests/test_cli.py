@@ -63,7 +63,7 @@ def test_run_is_reproducible_and_parquet_works(tmp_path):
 
 @pytest.mark.parametrize("args,fragment", [
     (["run", "--set", "caseload_cap=999"], "allowed: int in [5, 150]"),
-    (["run", "--set", "caseload_capp=30"], "did you mean caseload_cap"),
+    (["run", "--set", "caseload_capp=30"], "did you mean 'caseload_cap'"),
     (["run", "--set", "caseload_cap"], "name=value"),
     (["run", "--set", "compulsion_available=perhaps"], "true or false"),
     (["run", "--scenario", "atlantis"], "one of england_cmht"),
@@ -72,8 +72,8 @@ def test_run_is_reproducible_and_parquet_works(tmp_path):
     (["run", "--steps", "10", "--window", "20"], "window"),
     (["params", "--group", "nope"], "one of service"),
     (["viz", "--scenario", "atlantis"], "one of england_cmht"),
-    (["viz", "--scenario", "englnd"], "did you mean england_cmht?"),
-    (["run", "--scenario", "England_CMHT"], "did you mean england_cmht?"),
+    (["viz", "--scenario", "englnd"], "did you mean 'england_cmht'?"),
+    (["run", "--scenario", "England_CMHT"], "did you mean 'england_cmht'?"),
 ])
 def test_bad_input_gives_one_line_and_nonzero_exit(args, fragment, tmp_path):
     r = carepath(*args, "--out", str(tmp_path)) if args[0] == "run" else carepath(*args)

@@ -111,3 +111,12 @@ def test_docgen_check_flags_staleness(tmp_path, monkeypatch):
     assert dg.main(["--check"]) == 1
     assert dg.main([]) == 0
     assert dg.main(["--check"]) == 0
+
+
+def test_did_you_mean_is_one_hint_for_every_bad_name():
+    from model.params import did_you_mean
+
+    assert did_you_mean("caseload_capp", SCHEMA) == "; did you mean 'caseload_cap'?"
+    assert did_you_mean("Default", ["England CMHT", "default"]) == "; did you mean 'default'?"
+    assert did_you_mean("SDM", ["sdm"]) == "; did you mean 'sdm'?"
+    assert did_you_mean("zzzz", SCHEMA) == ""
