@@ -365,9 +365,13 @@ def _numeric_factors(a: Analysis) -> list[str]:
 RANK_TOP = 10
 
 
-def _per_metric(table: pd.DataFrame, columns: list[str], half_widths: list[str]
+def _per_metric(table: pd.DataFrame, columns: list[str], half_widths: list[str] | None = None
                 ) -> dict[str, Callable[[Any], str]]:
-    """A :func:`number_format` per metric of a long table, over ``columns`` of its rows."""
+    """A :func:`number_format` per metric of a long table, over ``columns`` of its rows; the CI
+    half-widths are the ``half_widths`` columns, or else half of ``ci_high - ci_low``."""
+    if half_widths is None:
+        table = table.assign(_half_width=(table["ci_high"] - table["ci_low"]) / 2)
+        half_widths = ["_half_width"]
     return {m: number_format(g[columns].to_numpy().ravel(), g[half_widths].to_numpy().ravel())
             for m, g in table.groupby("metric", sort=False)}
 
@@ -375,8 +379,7 @@ def _per_metric(table: pd.DataFrame, columns: list[str], half_widths: list[str]
 def contrast_formats(con: pd.DataFrame) -> dict[str, Callable[[Any], str]]:
     """The number format of each metric's contrasts: baseline and point means, difference and
     its CI (the ranking and the full table use the same)."""
-    return _per_metric(con.assign(half_width=(con["ci_high"] - con["ci_low"]) / 2),
-                       ["baseline_mean", "mean", "diff", "ci_low", "ci_high"], ["half_width"])
+    return _per_metric(con, ["baseline_mean", "mean", "diff", "ci_low", "ci_high"])
 
 
 def _ranking(a: Analysis, formats: dict[str, Callable[[Any], str]]) -> list[str]:
@@ -560,8 +563,7 @@ def _markdown(a: Analysis, directory: Path, figures: list[tuple[str, Path]]) -> 
         else:
             lines += ["Spearman rank correlation of point means with each factor (95% CI, "
                       "Fisher z).", ""]
-            f = _per_metric(sens.assign(half_width=(sens["ci_high"] - sens["ci_low"]) / 2),
-                            ["spearman", "ci_low", "ci_high"], ["half_width"])
+            f = _per_metric(sens, ["spearman", "ci_low", "ci_high"])
             rows = [[r.metric, r.factor, f[r.metric](r.spearman),
                      _ci(r.ci_low, r.ci_high, f[r.metric])] for r in sens.itertuples()]
             lines += [_md_table(["metric", "factor", "rho", "95% CI"], rows), ""]

@@ -28,7 +28,7 @@ from typing import Any
 from .design import Design, build_design, replication_seed
 from .errors import ExperimentError
 from .spec import EXECUTORS, ExperimentSpec, load_spec, parse_spec
-from .store import Store, now_iso, sweep_lock_held
+from .store import Store, now_iso, recorded_process, sweep_lock_held
 from .worker import (RunConfiguration, RunSettings, failed_record, init_worker, resolve_run_fn,
                      run_chunk)
 
@@ -465,10 +465,7 @@ def sweep_state(manifest: dict[str, Any], directory: str | Path,
         return state, resume_hint
     if state != "running":
         return state, ""
-    session = (manifest.get("sessions") or [{}])[-1]
-    pid, host = session.get("pid"), session.get("host")
-    here = host == platform.node()
-    who = f"process {pid} on " + ("this host" if here else f"host {host}")
+    who, here = recorded_process(manifest)
     held = False if locked_here else sweep_lock_held(directory)
     if held:
         return "running", who
@@ -479,6 +476,7 @@ def sweep_state(manifest: dict[str, Any], directory: str | Path,
         return "unknown", (f"recorded as running by {who}; its lock is free as seen from "
                            f"{platform.node()}, but locks may not reach across hosts; if it "
                            f"was stopped: {resume_hint}")
+    pid = manifest["sessions"][-1].get("pid")
     return "interrupted", f"the sweep process {pid} is no longer running; {resume_hint}"
 
 

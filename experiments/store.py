@@ -34,7 +34,8 @@ import pyarrow.parquet as pq
 
 from .errors import ExperimentError
 
-__all__ = ["Store", "load", "atomic_write_bytes", "now_iso", "sweep_lock_held"]
+__all__ = ["Store", "load", "atomic_write_bytes", "now_iso", "recorded_process",
+           "sweep_lock_held"]
 
 MANIFEST = "manifest.json"
 SPEC_COPY = "experiment.toml"
@@ -115,6 +116,24 @@ def _try_lock(path: Path):
     return fh
 
 
+def recorded_process(manifest: dict[str, Any]) -> tuple[str, bool]:
+    """Who ran the sweep's last session, as its manifest records it ("process N on this host"
+    or "... on host H"), and whether that is this host."""
+    import platform
+
+    session = (manifest.get("sessions") or [{}])[-1]
+    host = session.get("host")
+    here = host == platform.node()
+    return f"process {session.get('pid')} on " + ("this host" if here else f"host {host}"), here
+
+
+def _still_running(root: Path, manifest: dict[str, Any]) -> ExperimentError:
+    return ExperimentError(
+        f"the sweep in {root} is still running ({recorded_process(manifest)[0]})",
+        allowed="wait for it to finish, or stop it (Ctrl-C) and resume then (or use another "
+                "--out); carepath status shows its state")
+
+
 def sweep_lock_held(root: str | Path) -> bool | None:
     """Whether a running sweep holds the lock of the experiment in ``root`` (None: this system
     cannot tell, e.g. no ``fcntl`` or a file system without locks)."""
@@ -159,9 +178,7 @@ class Store:
             import shutil
 
             if sweep_lock_held(root):
-                raise ExperimentError(
-                    "the experiment in the output directory is still running", file=str(root),
-                    allowed="wait for it, or stop it, before --overwrite; or another --out")
+                raise _still_running(root, cls(root).read_manifest())
 
             for name in (PARTS, "report"):
                 shutil.rmtree(root / name, ignore_errors=True)
@@ -230,15 +247,7 @@ class Store:
         except (ImportError, OSError):
             fh = contextlib.nullcontext()
         if fh is None:
-            m = self.read_manifest()
-            s = (m.get("sessions") or [{}])[-1]
-            import platform
-
-            host = "this host" if s.get("host") == platform.node() else f"host {s.get('host')}"
-            raise ExperimentError(
-                f"the sweep in {self.root} is still running (process {s.get('pid')} on {host})",
-                allowed="wait for it to finish, or stop it (Ctrl-C) and "
-                "resume then; carepath status shows its state")
+            raise _still_running(self.root, self.read_manifest())
         with fh:
             yield
 

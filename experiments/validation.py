@@ -803,7 +803,7 @@ TARGETS: tuple[Target, ...] = (
            "Burns et al. 2011", 0.25, 0.35, 0.30,
            note="A lower bound of a lifetime figure: the run knows no leverage before it began. "
                 "In range since leverage recurs in the same people (leverage_history_bias): "
-                "the run-long figure is about 1.22x the one-year figure, against 1.27-1.46x "
+                "the run-long figure is about 1.21x the one-year figure, against 1.27-1.46x "
                 "without it in about 40 variants of the propensities and the substance-misuse "
                 "bias, which could not bring both leverage rows into range."),
     Target("leverage_housing", "Housing leverage at any time in the run (the most common type)",

@@ -491,16 +491,13 @@ def cope_with_demand(rng, P, F, I, B, wk, n, caseload, stress, burnout, defensiv
     rationing contacts (7.3, S4). Returns the patients seen this week."""
     n_clin = len(caseload)
     need_c = np.zeros(n_clin)
-    caseload[:] = 0
+    # ``caseload`` is kept exact where patients join or leave one (change_clinician,
+    # leave_care). A patient in hospital stays on their coordinator's caseload (CPA), but the
+    # ward, not the coordinator, meets their weekly need.
     for i in range(n):
-        s = I[STATUS, i]
-        c = I[CLINICIAN, i]
-        # The care coordinator keeps a patient in hospital (CPA): they stay on the caseload,
-        # but the ward, not the coordinator, meets their weekly need.
-        if s == IN_CARE or (s == ADMITTED and c >= 0):
-            caseload[c] += 1
-        if s == IN_CARE:
-            need_c[c] += contact_need(F[ACUITY, i], P.need_base_hours, P.need_acuity_hours)
+        if I[STATUS, i] == IN_CARE:
+            need_c[I[CLINICIAN, i]] += contact_need(F[ACUITY, i], P.need_base_hours,
+                                                    P.need_acuity_hours)
     for c in range(n_clin):
         available[c] = hours * (1.0 - 0.2 * burnout[c])
         ratio[c] = demand_ratio(need_c[c], available[c])
