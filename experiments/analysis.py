@@ -287,6 +287,20 @@ def run_warnings(st: dict[str, Any], n_failed: int) -> list[str]:
     return out
 
 
+def code_warnings(manifest: dict[str, Any]) -> list[str]:
+    """A warning when the sweep's sessions ran different code (a resume with
+    ``--allow-code-change``; :func:`experiments.runner.check_resumed_code`)."""
+    first = (manifest.get("code") or {}).get("digest")
+    digests = [s.get("code_digest") for s in manifest.get("sessions", [])]
+    changed = [i + 1 for i, d in enumerate(digests) if d and first and d != first]
+    if not changed:
+        return []
+    return [f"the runs of this sweep come from {len({first, *digests} - {None})} versions of the "
+            f"code: session(s) {', '.join(map(str, changed))} of {len(digests)} resumed with "
+            "changed code (--allow-code-change; manifest.json, sessions, code_digest). "
+            "Differences between points may be differences between versions."]
+
+
 def analyse(directory: str | Path, metrics: list[str] | None = None) -> Analysis:
     """Load an experiment directory and compute every statistic of its report."""
     store, spec, design = open_experiment(directory)
@@ -295,7 +309,8 @@ def analyse(directory: str | Path, metrics: list[str] | None = None) -> Analysis
     available = metric_columns(runs)
     metrics = metrics or featured_metrics(spec, available)
     n_failed = int((runs["status"] != "ok").sum()) if len(runs) else 0
-    warnings = run_warnings(st, n_failed)
+    manifest = store.read_manifest()
+    warnings = run_warnings(st, n_failed) + code_warnings(manifest)
     summary = point_summary(runs, available) if len(runs) else point_summary(
         pd.DataFrame(columns=["point_id", "point", "status"]), [])
     con = None
@@ -309,5 +324,5 @@ def analyse(directory: str | Path, metrics: list[str] | None = None) -> Analysis
     if spec.design in ("morris", "sobol", "lhs") and len(runs):
         sens, w = sensitivity(runs, points, spec, metrics)
         warnings.extend(w)
-    return Analysis(spec, store.read_manifest(), runs, points, metrics, summary, con,
+    return Analysis(spec, manifest, runs, points, metrics, summary, con,
                     design.baseline_id, sens, warnings, store.timeseries(), st)

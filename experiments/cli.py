@@ -25,8 +25,9 @@ def _add_execution_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--executor", choices=EXECUTORS, default=None,
                    help="sequential, process (a local process pool; the default) or dask")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (implies --executor "
-                        "dask); without it dask starts a local cluster")
+                   help="Dask scheduler address, e.g. tcp://10.0.0.5:8786, or the file written by "
+                        "dask scheduler --scheduler-file (implies --executor dask); without it "
+                        "dask starts a local cluster")
     p.add_argument("--chunk-size", type=int_at_least("--chunk-size", 1), default=None,
                    help="runs per task (default: automatic, about half a second of work)")
 
@@ -58,6 +59,10 @@ def register(subparsers) -> None:
     p.add_argument("directory", metavar="DIR")
     _add_execution_args(p)
     p.add_argument("--retry-failed", action="store_true", help="run failed runs again")
+    p.add_argument("--allow-code-change", action="store_true",
+                   help="resume even though the model's code or package versions changed since "
+                        "the sweep started (refused otherwise: the table would mix two versions; "
+                        "recorded in the manifest, and the report warns)")
     p.add_argument("--report", action="store_true", help="write the report when done")
     p.set_defaults(func=cmd_resume)
 
@@ -153,7 +158,8 @@ def cmd_resume(args) -> int:
     from .runner import resume
 
     out = Path(args.directory)
-    return _run(lambda **kw: resume(out, retry_failed=args.retry_failed, **kw), out,
+    return _run(lambda **kw: resume(out, retry_failed=args.retry_failed,
+                                    allow_code_change=args.allow_code_change, **kw), out,
                 out.name, args.report, **_execution(args))
 
 

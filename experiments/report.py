@@ -108,6 +108,8 @@ def _code_version(manifest: dict[str, Any]) -> tuple[str, str]:
     git = manifest.get("git") or {}
     commit = (f"git commit `{git['commit'][:12]}`" + (" with uncommitted changes" if
               git.get("dirty") else "")) if git.get("commit") else "no git commit was recorded"
+    if (manifest.get("code") or {}).get("digest"):
+        commit += f"; code fingerprint `{manifest['code']['digest']}`"
     versions = ", ".join(f"{k} {v}" for k, v in (manifest.get("versions") or {}).items())
     return commit, versions
 

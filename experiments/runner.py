@@ -17,7 +17,6 @@ import math
 import multiprocessing
 import os
 import platform
-import subprocess
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -27,6 +26,7 @@ from typing import Any
 
 from .design import Design, build_design, replication_seed
 from .errors import ExperimentError
+from .provenance import code_difference, code_fingerprint, git_info, versions
 from .spec import EXECUTORS, ExperimentSpec, load_spec, parse_spec
 from .store import Store, now_iso, recorded_process, sweep_lock_held
 from .worker import (RunConfiguration, RunSettings, failed_record, init_worker, resolve_run_fn,
@@ -62,7 +62,8 @@ def run_id_for(point_id: int, replication: int) -> str:
     return f"p{point_id:05d}-r{replication:04d}"
 
 
-def run_settings(spec: ExperimentSpec) -> RunSettings:
+def run_settings(spec: ExperimentSpec, code: dict[str, Any] | None = None) -> RunSettings:
+    """What every run shares; ``code``: the fingerprint every worker must have."""
     from model.params import SCHEMA
 
     from .spec import known_metrics
@@ -70,7 +71,7 @@ def run_settings(spec: ExperimentSpec) -> RunSettings:
     names = set(spec.metrics or known_metrics(spec.run_fn) or ())
     return RunSettings(spec.run_fn, spec.steps, spec.window, spec.timeseries_every,
                        tuple(spec.metrics) if spec.metrics is not None else None,
-                       frozenset(names & set(SCHEMA)))
+                       frozenset(names & set(SCHEMA)), code)
 
 
 def param_column(columns, name: str) -> str:
@@ -130,12 +131,17 @@ def make_executor(kind: str, workers: int | None = None, scheduler: str | None =
     cluster = None
     try:
         if scheduler:
+            # an address, or the JSON file `dask scheduler --scheduler-file` writes (as on
+            # clusters whose job scripts share the address through a file)
+            where = ({"scheduler_file": scheduler} if Path(scheduler).is_file()
+                     else {"address": scheduler})
             try:
-                client = Client(scheduler, timeout="20s")
-            except (OSError, TimeoutError) as exc:
+                client = Client(**where, timeout="20s")
+            except (OSError, TimeoutError, ValueError, KeyError) as exc:
                 raise ExperimentError(f"cannot reach the Dask scheduler ({exc})",
                                       key="--scheduler", value=scheduler,
-                                      allowed="a running scheduler address, e.g. tcp://host:8786"
+                                      allowed="a running scheduler's address, e.g. "
+                                              "tcp://host:8786, or its --scheduler-file"
                                       ) from None
         else:
             cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1,
@@ -144,7 +150,7 @@ def make_executor(kind: str, workers: int | None = None, scheduler: str | None =
             client = Client(cluster)
         try:
             if run_fn:
-                client.run(init_worker, run_fn)
+                _check_cluster_code(_worker_fingerprints(client, run_fn), run_fn)
             n = max(1, sum(w.get("nthreads", 1) for w in
                            client.scheduler_info().get("workers", {}).values()))
             yield client.get_executor(pure=False), n
@@ -153,6 +159,35 @@ def make_executor(kind: str, workers: int | None = None, scheduler: str | None =
     finally:
         if cluster is not None:
             cluster.close()
+
+
+def _worker_fingerprints(client, run_fn: str) -> dict[str, dict]:
+    """Each Dask worker imports the run function and reports its code fingerprint. A worker
+    without carepath (or a broken environment) fails here, before any run, with one line."""
+    try:
+        return client.run(init_worker, run_fn)
+    except Exception as exc:  # noqa: BLE001 - whatever the worker raised, said in one line
+        raise ExperimentError(
+            f"a Dask worker could not load the sweep's code ({type(exc).__name__}: {exc})",
+            key="--scheduler",
+            allowed="workers whose environment has carepath installed (pip install -e . from "
+                    "the same commit) and its dependencies") from None
+
+
+def _check_cluster_code(worker_code: dict[str, dict], run_fn: str) -> None:
+    """Refuse a Dask cluster any of whose workers runs other code than this process (each
+    worker checks again before every task, which covers workers that join later)."""
+    here = code_fingerprint(run_fn)
+    bad = {addr: code_difference(here, fp) for addr, fp in worker_code.items()}
+    bad = {addr: diff for addr, diff in bad.items() if diff}
+    if bad:
+        first, diff = next(iter(sorted(bad.items())))
+        raise ExperimentError(
+            f"{len(bad)} of {len(worker_code)} Dask worker(s) run other code than this process "
+            f"(first: {first}: {diff}); their runs would not be comparable, so none were run",
+            key="--scheduler",
+            allowed="the same checkout and package versions on every worker (install carepath "
+                    "from the same commit on each machine)")
 
 
 def check_count(key: str, value: Any, none_means: str) -> None:
@@ -301,29 +336,6 @@ class SweepResult:
         return self.failed == 0 and self.done == self.planned
 
 
-def _versions() -> dict[str, str]:
-    from importlib import metadata
-
-    out = {"python": platform.python_version()}
-    for dist in ("carepath", "mesa", "numpy", "numba", "pandas", "pyarrow", "scipy", "SALib",
-                 "dask", "distributed", "networkx"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            out[dist] = metadata.version(dist)
-    return out
-
-
-def _git_info() -> dict[str, Any] | None:
-    here = Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], check=True,
-                                capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain"], check=True,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return {"commit": commit, "dirty": bool(dirty)}
-
-
 def _load_any_spec(spec: ExperimentSpec | str | Path, run_fn: str | None) -> ExperimentSpec:
     if isinstance(spec, ExperimentSpec):
         if run_fn:
@@ -381,8 +393,9 @@ def run_experiment(spec: ExperimentSpec | str | Path, out: str | Path, *,
         "state": "created",
         "counts": {"done": 0, "failed": 0, "pending": None},
         "sessions": [],
-        "versions": _versions(),
-        "git": _git_info(),
+        "versions": versions(),
+        "git": git_info(),
+        "code": code_fingerprint(spec.run_fn),
         "host": platform.node(),
     }
     # the root seed is recorded in the manifest: resume reuses it, never draws a new one
@@ -409,14 +422,19 @@ def open_experiment(directory: str | Path) -> tuple[Store, ExperimentSpec, Desig
 
 def resume(directory: str | Path, *, executor: str | None = None, workers: int | None = None,
            scheduler: str | None = None, chunk_size: int | None = None,
-           retry_failed: bool = False, progress: Callable[[ProgressEvent], None] | None = None,
+           retry_failed: bool = False, allow_code_change: bool = False,
+           progress: Callable[[ProgressEvent], None] | None = None,
            flush_seconds: float = 2.0, flush_rows: int = 500) -> SweepResult:
     """Continue an interrupted sweep in ``directory``, skipping finished runs.
 
     Refused while the sweep still runs (its process holds the directory's lock,
-    :meth:`Store.session_lock`): two processes writing the same runs would duplicate them."""
+    :meth:`Store.session_lock`): two processes writing the same runs would duplicate them.
+    Refused, too, when the code that runs (:func:`provenance.code_fingerprint`) is not the code
+    the sweep started with: its table would mix two versions of the model. ``allow_code_change``
+    goes on anyway; the session records the new fingerprint and the report warns."""
     store, spec, design = open_experiment(directory)
     resolve_run_fn(spec.run_fn)
+    check_resumed_code(store, spec.run_fn, allow_code_change)
     execution = _execution(spec, executor, workers, scheduler, chunk_size)
     with store.session_lock():
         state, note = sweep_state(store.read_manifest(), store.root, locked_here=True)
@@ -426,6 +444,25 @@ def resume(directory: str | Path, *, executor: str | None = None, workers: int |
         return _drive(store, spec, design, **execution, progress=progress,
                       retry_failed=retry_failed, flush_seconds=flush_seconds,
                       flush_rows=flush_rows)
+
+
+def check_resumed_code(store: Store, run_fn: str, allow_code_change: bool) -> None:
+    """Refuse to resume with other code than the sweep's (see :func:`resume`)."""
+    recorded = store.read_manifest().get("code")
+    if not recorded:  # a sweep from before fingerprints were recorded
+        log.warning("%s records no code fingerprint; cannot check that resuming runs the same "
+                    "code", store.root)
+        return
+    diff = code_difference(recorded, code_fingerprint(run_fn))
+    if diff and allow_code_change:
+        log.warning("resuming %s with changed code (%s)", store.root, diff)
+    elif diff:
+        raise ExperimentError(
+            f"the code changed since this sweep started ({diff}); finishing it would mix runs "
+            "of two versions of the model in one table", file=str(store.manifest_path),
+            allowed="the code the sweep started with (its git commit is in manifest.json); a "
+                    "new sweep (carepath sweep FILE --out NEW_DIR); or --allow-code-change to "
+                    "go on anyway (recorded; the report then warns)")
 
 
 def _finished_state(store: Store, spec: ExperimentSpec, retry_failed: bool = False):
@@ -517,12 +554,13 @@ def _drive(store: Store, spec: ExperimentSpec, design: Design, *, executor: str,
            progress: Callable[[ProgressEvent], None] | None, retry_failed: bool = False,
            flush_seconds: float = 2.0, flush_rows: int = 500) -> SweepResult:
     # executor ... chunk_size: merged with the file's [execution] table by _execution
-    settings = run_settings(spec)
+    code = code_fingerprint(spec.run_fn)  # this process's code: what every worker must run
+    settings = run_settings(spec, code)
     t_start = time.perf_counter()
     finished, values = _finished_state(store, spec, retry_failed)
     session = {"started_at": now_iso(), "finished_at": None, "executor": executor,
                "workers": workers, "scheduler": scheduler, "host": platform.node(),
-               "pid": os.getpid(), "ran": 0}
+               "pid": os.getpid(), "code_digest": code["digest"], "ran": 0}
     m = store.read_manifest()
     m["sessions"].append(session)
     m["state"] = "running"

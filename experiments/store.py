@@ -219,6 +219,10 @@ class Store:
     def spec_path(self) -> Path:
         return self.root / SPEC_COPY
 
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / MANIFEST
+
     # ------------------------------------------------------------------ parts
 
     def _part_files(self, kind: str) -> list[tuple[int, Path]]:

@@ -12,12 +12,13 @@ import math
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from model.scenarios import resolve_params
 
 from .errors import ExperimentError
+from .provenance import check_code, code_fingerprint
 
 __all__ = ["RunConfiguration", "RunSettings", "execute_run", "failed_record", "init_worker",
            "resolve_run_fn", "run_chunk"]
@@ -47,6 +48,9 @@ class RunSettings:
     metrics: tuple[str, ...] | None
     #: parameters whose name is also a summary metric: stored as ``param_<name>``
     renamed_params: frozenset[str] = frozenset()
+    #: the sweep's code fingerprint (:func:`provenance.code_fingerprint`); a worker whose own
+    #: differs refuses the chunk (``None``: not checked)
+    code: dict[str, Any] | None = field(default=None, compare=False)
 
 
 # ----------------------------------------------------------------------------- worker side
@@ -70,10 +74,12 @@ def resolve_run_fn(path: str) -> Callable:
     return fn
 
 
-def init_worker(run_fn: str) -> None:
-    """Worker initialiser: import the model once, when the worker starts."""
+def init_worker(run_fn: str) -> dict[str, Any]:
+    """Worker initialiser: import the model once, when the worker starts; returns the code
+    fingerprint of this worker (:func:`provenance.code_fingerprint`)."""
     with contextlib.suppress(ExperimentError):
         resolve_run_fn(run_fn)
+    return code_fingerprint(run_fn or None)
 
 
 #: Fixed columns of the runs table, before the parameters and the metrics (:func:`_record`).
@@ -130,5 +136,10 @@ def execute_run(settings: RunSettings, cfg: RunConfiguration) -> tuple[dict[str,
 
 
 def run_chunk(settings: RunSettings, configs: list[RunConfiguration]) -> list[tuple[dict, Any]]:
-    """Run a chunk of configurations in one task (so tiny runs don't drown in overhead)."""
+    """Run a chunk of configurations in one task (so tiny runs don't drown in overhead).
+
+    Refuses the whole chunk (:class:`ExperimentError`, which stops the sweep) when this
+    process's code is not the sweep's (:func:`provenance.check_code`): a Dask worker with
+    another checkout or other package versions would give other numbers from the same seeds."""
+    check_code(settings.code, settings.run_fn)
     return [execute_run(settings, cfg) for cfg in configs]
