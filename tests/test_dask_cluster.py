@@ -23,6 +23,9 @@ import experiments as E
 from experiments.errors import ExperimentError
 from experiments.provenance import code_fingerprint
 
+# 10 points x 40 replications of a ~20 ms run: long enough to kill a worker half-way
+from .test_experiments_cli import SLOW, comparable
+
 REPO = Path(__file__).resolve().parent.parent
 
 # the real model, a small service for a few weeks: what a cluster sweep runs, only smaller
@@ -47,21 +50,6 @@ n = 3
 
 [outputs]
 timeseries_every = 4
-"""
-
-# 10 points x 40 replications of a ~20 ms run: long enough to kill a worker half-way
-SLOW = """
-[experiment]
-name = "slow"
-run_fn = "experiments.testing:slow_simulate"
-steps = 10
-seed = 77
-
-[factors]
-caseload_cap = [20, 24, 28, 32, 36, 40, 44, 48, 52, 56]
-
-[replications]
-n = 40
 """
 
 
@@ -127,10 +115,6 @@ def sweep_cli(args, cwd: Path, timeout=300) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "experiments", *map(str, args)], cwd=cwd,
                             env=_env(cwd), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-
-
-def comparable(runs: pd.DataFrame) -> pd.DataFrame:
-    return runs.drop(columns=["duration_s"]).sort_values("run_id").reset_index(drop=True)
 
 
 def test_a_sweep_on_a_running_cluster_equals_the_local_sweep(tmp_path, cluster):
