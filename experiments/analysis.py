@@ -291,14 +291,19 @@ def code_warnings(manifest: dict[str, Any]) -> list[str]:
     """A warning when the sweep's sessions ran different code (a resume with
     ``--allow-code-change``; :func:`experiments.runner.check_resumed_code`)."""
     first = (manifest.get("code") or {}).get("digest")
-    digests = [s.get("code_digest") for s in manifest.get("sessions", [])]
-    changed = [i + 1 for i, d in enumerate(digests) if d and first and d != first]
+    sessions = manifest.get("sessions", [])
+    # a session that ran runs: ``ran`` is written when it ends; a killed one (no end) may have
+    ran = [s.get("ran") or not s.get("finished_at") for s in sessions]
+    digests = [s.get("code_digest") for s, r in zip(sessions, ran) if r]
+    changed = [i + 1 for i, (s, r) in enumerate(zip(sessions, ran))
+               if r and first and s.get("code_digest") not in (None, first)]
     if not changed:
         return []
     return [f"the runs of this sweep come from {len({first, *digests} - {None})} versions of the "
-            f"code: session(s) {', '.join(map(str, changed))} of {len(digests)} resumed with "
-            "changed code (--allow-code-change; manifest.json, sessions, code_digest). "
-            "Differences between points may be differences between versions."]
+            f"code: session(s) {', '.join(map(str, changed))} of {len(sessions)} ran runs with "
+            "changed code (resumed with --allow-code-change; manifest.json, sessions, "
+            "code_change says what changed). Differences between points may be differences "
+            "between versions."]
 
 
 def analyse(directory: str | Path, metrics: list[str] | None = None) -> Analysis:

@@ -60,9 +60,11 @@ def register(subparsers) -> None:
     _add_execution_args(p)
     p.add_argument("--retry-failed", action="store_true", help="run failed runs again")
     p.add_argument("--allow-code-change", action="store_true",
-                   help="resume even though the model's code or package versions changed since "
-                        "the sweep started (refused otherwise: the table would mix two versions; "
-                        "recorded in the manifest, and the report warns)")
+                   help="resume even though the code that decides a run (model, worker, design, "
+                        "spec, runner, run function) or the result packages changed since the "
+                        "sweep started (refused otherwise: the table would mix two versions; "
+                        "recorded in the manifest, the report warns; each later resume needs it "
+                        "again)")
     p.add_argument("--report", action="store_true", help="write the report when done")
     p.set_defaults(func=cmd_resume)
 

@@ -33,16 +33,19 @@ from typing import Any
 
 from .errors import ExperimentError
 
-__all__ = ["RESULT_PACKAGES", "check_code", "code_difference", "code_fingerprint", "git_info",
-           "versions"]
+__all__ = ["RESULT_PACKAGES", "SAME_CODE", "check_code", "check_loaded_code", "code_difference",
+           "code_fingerprint", "code_on_disk", "git_info", "versions"]
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Modules of ``model`` that no run executes (browser view, plots, command line, doc generator).
 NOT_RUN = frozenset({"app.py", "viz_server.py", "plots.py", "cli.py", "docgen.py"})
-#: Modules of ``experiments`` that decide a run's record or its seed.
-EXPERIMENT_SOURCES = ("worker.py", "design.py")
+#: Modules of ``experiments`` that decide a run's record, its seed or which runs are planned.
+EXPERIMENT_SOURCES = ("worker.py", "design.py", "spec.py", "runner.py")
 #: Packages whose versions decide a run's numbers.
 RESULT_PACKAGES = ("numpy", "scipy", "numba", "llvmlite", "mesa", "networkx")
+#: What to do about a worker with other code (said by every refusal of one).
+SAME_CODE = ("the same checkout and package versions on every worker (install carepath from "
+             "the sweep's commit on each machine: pip install -e . in a clone of it)")
 
 
 def versions() -> dict[str, str]:
@@ -50,8 +53,8 @@ def versions() -> dict[str, str]:
     from importlib import metadata
 
     out = {"python": platform.python_version()}
-    for dist in ("carepath", "mesa", "numpy", "numba", "llvmlite", "pandas", "pyarrow", "scipy",
-                 "SALib", "dask", "distributed", "networkx"):
+    for dist in ("carepath", *RESULT_PACKAGES, "pandas", "pyarrow", "SALib", "dask",
+                 "distributed"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             out[dist] = metadata.version(dist)
     return out
@@ -69,60 +72,108 @@ def git_info() -> dict[str, Any] | None:
     return {"commit": commit, "dirty": bool(dirty)}
 
 
-def _run_sources(run_fn: str | None) -> list[Path]:
+def _hashes(paths) -> dict[str, str]:
+    return {label: hashlib.sha256(path.read_bytes()).hexdigest()[:16] for label, path in paths}
+
+
+def _project_files() -> list[tuple[str, Path]]:
     files = sorted(p for p in (ROOT / "model").glob("*.py") if p.name not in NOT_RUN)
     files += [ROOT / "experiments" / name for name in EXPERIMENT_SOURCES]
+    return [(p.relative_to(ROOT).as_posix(), p) for p in files]
+
+
+def _run_module_file(run_fn: str | None) -> list[tuple[str, Path]]:
+    """The run function's module, when it is not one of :func:`_project_files`; labelled by
+    its module name, so the same module at another path on another machine matches."""
     module = (run_fn or "").partition(":")[0]
-    if module and not module.startswith(("model.", "experiments.worker", "experiments.design")):
-        with contextlib.suppress(ImportError, ValueError, AttributeError):
-            spec = importlib.util.find_spec(module)
-            if spec is not None and spec.origin and spec.origin.endswith(".py"):
-                files.append(Path(spec.origin).resolve())
-    return files
-
-
-def _label(path: Path) -> str:
+    if not module:
+        return []
     try:
-        return path.relative_to(ROOT).as_posix()
-    except ValueError:
-        return path.as_posix()
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError, AttributeError):
+        return []
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return []
+    path = Path(spec.origin).resolve()
+    if path in {p.resolve() for _, p in _project_files()}:
+        return []
+    return [(f"run_fn module {module}", path)]
 
 
-@functools.lru_cache(maxsize=8)
-def code_fingerprint(run_fn: str | None = None) -> dict[str, Any]:
-    """The fingerprint of the code a run executes: a digest, each file's hash and the result
-    packages' versions. Computed once per process (from the files as they are then), so a
-    worker reports the code it loaded, not a later edit."""
+def _packages() -> dict[str, str]:
     from importlib import metadata
 
-    files = {}
-    for path in _run_sources(run_fn):
-        files[_label(path)] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     pkgs = {"python": ".".join(platform.python_version_tuple()[:2])}
     for dist in RESULT_PACKAGES:
         try:
             pkgs[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             pkgs[dist] = "not installed"
+    return pkgs
+
+
+def _fingerprint(files: dict[str, str], pkgs: dict[str, str]) -> dict[str, Any]:
     blob = json.dumps({"files": files, "packages": pkgs}, sort_keys=True).encode()
     return {"digest": hashlib.sha256(blob).hexdigest()[:16], "files": files, "packages": pkgs}
 
 
-def code_difference(expected: dict[str, Any], got: dict[str, Any]) -> str:
-    """What differs between two fingerprints, in words ('' when they match)."""
+@functools.lru_cache(maxsize=1)
+def _loaded_project() -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    """The project files' hashes and the packages, once per process: when this module is first
+    imported (the fork server of a process pool imports it before forking its workers)."""
+    return tuple(_hashes(_project_files()).items()), tuple(_packages().items())
+
+
+@functools.lru_cache(maxsize=8)
+def _loaded_run_module(run_fn: str | None) -> tuple[tuple[str, str], ...]:
+    return tuple(_hashes(_run_module_file(run_fn)).items())
+
+
+def code_fingerprint(run_fn: str | None = None) -> dict[str, Any]:
+    """The fingerprint of the code a run executes, as this process loaded it: a digest, each
+    file's hash and the result packages' versions. The project's files are hashed once per
+    process, when this module is imported; the run function's own module at first use."""
+    files, pkgs = _loaded_project()
+    return _fingerprint(dict(files + _loaded_run_module(run_fn)), dict(pkgs))
+
+
+def code_on_disk(run_fn: str | None = None) -> dict[str, Any]:
+    """The fingerprint of the files as they are now (:func:`code_fingerprint` without the
+    cache)."""
+    return _fingerprint(_hashes(_project_files() + _run_module_file(run_fn)), _packages())
+
+
+def check_loaded_code(run_fn: str | None) -> None:
+    """Refuse to start a sweep from a process whose code is older than its files (they were
+    edited after it loaded them): the manifest would record one version and new worker
+    processes could run another."""
+    diff = code_difference(code_fingerprint(run_fn), code_on_disk(run_fn), ("loaded", "on disk"))
+    if diff:
+        raise ExperimentError(
+            f"the code's files changed after this process loaded them ({diff}); a sweep from it "
+            "would record one version of the model and could run another",
+            allowed="restart the Python process (in a notebook: restart the kernel), then run "
+                    "the sweep again")
+
+
+def code_difference(expected: dict[str, Any], got: dict[str, Any],
+                    names: tuple[str, str] = ("sweep", "here")) -> str:
+    """What differs between two fingerprints, in words ('' when they match); ``names`` say
+    whose each one is."""
     if expected.get("digest") == got.get("digest"):
         return ""
+    a, b = names
     parts = []
     ef, gf = expected.get("files", {}), got.get("files", {})
     changed = sorted(k for k in ef.keys() & gf.keys() if ef[k] != gf[k])
     if changed:
         parts.append("files differ: " + ", ".join(changed))
     if only := sorted(ef.keys() - gf.keys()):
-        parts.append("files only in the sweep's code: " + ", ".join(only))
+        parts.append(f"files only {a}: " + ", ".join(only))
     if only := sorted(gf.keys() - ef.keys()):
-        parts.append("files only here: " + ", ".join(only))
+        parts.append(f"files only {b}: " + ", ".join(only))
     ep, gp = expected.get("packages", {}), got.get("packages", {})
-    pk = [f"{k} {ep.get(k, 'absent')} (sweep) vs {gp.get(k, 'absent')} (here)"
+    pk = [f"{k} {ep.get(k, 'absent')} ({a}) vs {gp.get(k, 'absent')} ({b})"
           for k in sorted(ep.keys() | gp.keys()) if ep.get(k) != gp.get(k)]
     if pk:
         parts.append("package versions differ: " + ", ".join(pk))
@@ -139,6 +190,8 @@ def check_code(expected: dict[str, Any] | None, run_fn: str | None) -> None:
         raise ExperimentError(
             f"the worker on {socket.gethostname()} (process {os.getpid()}) runs other code than "
             f"the sweep ({diff}); its runs would not be comparable, so none were run",
-            allowed="the same checkout and package versions on every worker (install carepath "
-                    "from the same commit, e.g. pip install -e . in a copy of the sweep's "
-                    "checkout); finished runs are saved: fix the worker, then carepath resume DIR")
+            allowed=SAME_CODE + "; finished runs are saved: fix the worker, then carepath "
+                                "resume DIR")
+
+
+_loaded_project()  # at import: the code as this process loads it

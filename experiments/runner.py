@@ -26,7 +26,8 @@ from typing import Any
 
 from .design import Design, build_design, replication_seed
 from .errors import ExperimentError
-from .provenance import code_difference, code_fingerprint, git_info, versions
+from .provenance import (SAME_CODE, check_loaded_code, code_difference, code_fingerprint,
+                         git_info, versions)
 from .spec import EXECUTORS, ExperimentSpec, load_spec, parse_spec
 from .store import Store, now_iso, recorded_process, sweep_lock_held
 from .worker import (RunConfiguration, RunSettings, failed_record, init_worker, resolve_run_fn,
@@ -133,8 +134,8 @@ def make_executor(kind: str, workers: int | None = None, scheduler: str | None =
         if scheduler:
             # an address, or the JSON file `dask scheduler --scheduler-file` writes (as on
             # clusters whose job scripts share the address through a file)
-            where = ({"scheduler_file": scheduler} if Path(scheduler).is_file()
-                     else {"address": scheduler})
+            file = Path(scheduler).expanduser()
+            where = {"scheduler_file": str(file)} if file.is_file() else {"address": scheduler}
             try:
                 client = Client(**where, timeout="20s")
             except (OSError, TimeoutError, ValueError, KeyError) as exc:
@@ -165,20 +166,20 @@ def _worker_fingerprints(client, run_fn: str) -> dict[str, dict]:
     """Each Dask worker imports the run function and reports its code fingerprint. A worker
     without carepath (or a broken environment) fails here, before any run, with one line."""
     try:
-        return client.run(init_worker, run_fn)
+        return client.run(init_worker, run_fn, True)
     except Exception as exc:  # noqa: BLE001 - whatever the worker raised, said in one line
         raise ExperimentError(
             f"a Dask worker could not load the sweep's code ({type(exc).__name__}: {exc})",
             key="--scheduler",
-            allowed="workers whose environment has carepath installed (pip install -e . from "
-                    "the same commit) and its dependencies") from None
+            allowed=SAME_CODE) from None
 
 
 def _check_cluster_code(worker_code: dict[str, dict], run_fn: str) -> None:
     """Refuse a Dask cluster any of whose workers runs other code than this process (each
     worker checks again before every task, which covers workers that join later)."""
     here = code_fingerprint(run_fn)
-    bad = {addr: code_difference(here, fp) for addr, fp in worker_code.items()}
+    bad = {addr: code_difference(here, fp, ("in this process", "on the worker"))
+           for addr, fp in worker_code.items()}
     bad = {addr: diff for addr, diff in bad.items() if diff}
     if bad:
         first, diff = next(iter(sorted(bad.items())))
@@ -186,8 +187,7 @@ def _check_cluster_code(worker_code: dict[str, dict], run_fn: str) -> None:
             f"{len(bad)} of {len(worker_code)} Dask worker(s) run other code than this process "
             f"(first: {first}: {diff}); their runs would not be comparable, so none were run",
             key="--scheduler",
-            allowed="the same checkout and package versions on every worker (install carepath "
-                    "from the same commit on each machine)")
+            allowed=SAME_CODE)
 
 
 def check_count(key: str, value: Any, none_means: str) -> None:
@@ -373,6 +373,7 @@ def run_experiment(spec: ExperimentSpec | str | Path, out: str | Path, *,
         spec = spec.with_seed(int(np.random.SeedSequence().entropy))
         seed_source = "generated"
     resolve_run_fn(spec.run_fn)  # fail now, not once per run
+    check_loaded_code(spec.run_fn)
     execution = _execution(spec, executor, workers, scheduler, chunk_size)
     design = build_design(spec)  # validates every point before anything runs
     manifest = {
@@ -434,26 +435,28 @@ def resume(directory: str | Path, *, executor: str | None = None, workers: int |
     goes on anyway; the session records the new fingerprint and the report warns."""
     store, spec, design = open_experiment(directory)
     resolve_run_fn(spec.run_fn)
-    check_resumed_code(store, spec.run_fn, allow_code_change)
+    check_loaded_code(spec.run_fn)
     execution = _execution(spec, executor, workers, scheduler, chunk_size)
-    with store.session_lock():
+    with store.session_lock():  # a running sweep is refused first, whatever its code
+        code_change = check_resumed_code(store, spec.run_fn, allow_code_change)
         state, note = sweep_state(store.read_manifest(), store.root, locked_here=True)
         if state == "unknown":
             log.warning("resuming %s: %s", store.root, note)
         store.clean_temporaries()
         return _drive(store, spec, design, **execution, progress=progress,
-                      retry_failed=retry_failed, flush_seconds=flush_seconds,
-                      flush_rows=flush_rows)
+                      retry_failed=retry_failed, code_change=code_change,
+                      flush_seconds=flush_seconds, flush_rows=flush_rows)
 
 
-def check_resumed_code(store: Store, run_fn: str, allow_code_change: bool) -> None:
-    """Refuse to resume with other code than the sweep's (see :func:`resume`)."""
+def check_resumed_code(store: Store, run_fn: str, allow_code_change: bool) -> str:
+    """Refuse to resume with other code than the sweep started with (see :func:`resume`);
+    with ``allow_code_change``, return what differs ('' when nothing does)."""
     recorded = store.read_manifest().get("code")
     if not recorded:  # a sweep from before fingerprints were recorded
         log.warning("%s records no code fingerprint; cannot check that resuming runs the same "
                     "code", store.root)
-        return
-    diff = code_difference(recorded, code_fingerprint(run_fn))
+        return ""
+    diff = code_difference(recorded, code_fingerprint(run_fn), ("when it started", "now"))
     if diff and allow_code_change:
         log.warning("resuming %s with changed code (%s)", store.root, diff)
     elif diff:
@@ -462,7 +465,9 @@ def check_resumed_code(store: Store, run_fn: str, allow_code_change: bool) -> No
             "of two versions of the model in one table", file=str(store.manifest_path),
             allowed="the code the sweep started with (its git commit is in manifest.json); a "
                     "new sweep (carepath sweep FILE --out NEW_DIR); or --allow-code-change to "
-                    "go on anyway (recorded; the report then warns)")
+                    "go on anyway (recorded; the report then warns; every later resume needs "
+                    "it too)")
+    return diff
 
 
 def _finished_state(store: Store, spec: ExperimentSpec, retry_failed: bool = False):
@@ -552,7 +557,7 @@ def _counts(planned: list[tuple[int, int]], finished: dict[tuple[int, int], str]
 def _drive(store: Store, spec: ExperimentSpec, design: Design, *, executor: str,
            workers: int | None, scheduler: str | None, chunk_size: int | None,
            progress: Callable[[ProgressEvent], None] | None, retry_failed: bool = False,
-           flush_seconds: float = 2.0, flush_rows: int = 500) -> SweepResult:
+           code_change: str = "", flush_seconds: float = 2.0, flush_rows: int = 500) -> SweepResult:
     # executor ... chunk_size: merged with the file's [execution] table by _execution
     code = code_fingerprint(spec.run_fn)  # this process's code: what every worker must run
     settings = run_settings(spec, code)
@@ -561,6 +566,8 @@ def _drive(store: Store, spec: ExperimentSpec, design: Design, *, executor: str,
     session = {"started_at": now_iso(), "finished_at": None, "executor": executor,
                "workers": workers, "scheduler": scheduler, "host": platform.node(),
                "pid": os.getpid(), "code_digest": code["digest"], "ran": 0}
+    if code_change:  # resumed with --allow-code-change: what changed since the sweep began
+        session["code_change"] = code_change
     m = store.read_manifest()
     m["sessions"].append(session)
     m["state"] = "running"

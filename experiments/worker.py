@@ -74,11 +74,16 @@ def resolve_run_fn(path: str) -> Callable:
     return fn
 
 
-def init_worker(run_fn: str) -> dict[str, Any]:
+def init_worker(run_fn: str, strict: bool = False) -> dict[str, Any]:
     """Worker initialiser: import the model once, when the worker starts; returns the code
-    fingerprint of this worker (:func:`provenance.code_fingerprint`)."""
-    with contextlib.suppress(ExperimentError):
+    fingerprint of this worker (:func:`provenance.code_fingerprint`). ``strict`` (a Dask
+    worker, whose environment may differ from the sweep's): a run function that cannot be
+    imported raises; else the first run records the error."""
+    if strict:
         resolve_run_fn(run_fn)
+    else:
+        with contextlib.suppress(ExperimentError):
+            resolve_run_fn(run_fn)
     return code_fingerprint(run_fn or None)
 
 

@@ -67,23 +67,28 @@ class Cluster:
         from distributed import Client
 
         self.procs: list[subprocess.Popen] = []
-        file = tmp / "scheduler.json"
-        self._start(tmp, ["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                          "--scheduler-file", file], REPO)
-        deadline = time.monotonic() + 60
-        while not file.exists():
-            if time.monotonic() > deadline or self.procs[0].poll() is not None:
-                self.close()
-                pytest.fail("the Dask scheduler did not start")
-            time.sleep(0.1)
-        for i in range(n):
-            self._start(tmp, ["worker", "--scheduler-file", file, "--nthreads", "1",
-                              "--no-dashboard", "--name", f"w{i}", "--death-timeout", "60"],
-                        worker_code)
-        self.file = file
-        self.address = json.loads(file.read_text())["address"]
-        self.client = Client(self.address, timeout="30s")
-        self.client.wait_for_workers(n, timeout=120)
+        self.client = None
+        try:
+            self.file = tmp / "scheduler.json"
+            # the idle timeout ends a scheduler that a crashed test left behind
+            self._start(tmp, ["scheduler", "--host", "127.0.0.1", "--port", "0",
+                              "--no-dashboard", "--idle-timeout", "600",
+                              "--scheduler-file", self.file], REPO)
+            deadline = time.monotonic() + 60
+            while not self.file.exists():
+                if time.monotonic() > deadline or self.procs[0].poll() is not None:
+                    pytest.fail("the Dask scheduler did not start")
+                time.sleep(0.1)
+            for i in range(n):
+                self._start(tmp, ["worker", "--scheduler-file", self.file, "--nthreads", "1",
+                                  "--no-dashboard", "--name", f"w{i}", "--death-timeout", "60"],
+                            worker_code)
+            self.address = json.loads(self.file.read_text())["address"]
+            self.client = Client(self.address, timeout="30s")
+            self.client.wait_for_workers(n, timeout=120)
+        except BaseException:
+            self.close()
+            raise
 
     def _start(self, tmp: Path, args, code: Path) -> None:
         self.procs.append(subprocess.Popen(
@@ -94,7 +99,7 @@ class Cluster:
         return self.client.run(os.getpid)
 
     def close(self) -> None:
-        if getattr(self, "client", None) is not None:
+        if self.client is not None:
             self.client.close()
         for p in self.procs:
             try:
@@ -111,10 +116,20 @@ def cluster(tmp_path_factory):
     c.close()
 
 
-def sweep_cli(args, cwd: Path, timeout=300) -> subprocess.Popen:
+def sweep_cli(args, cwd: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "experiments", *map(str, args)], cwd=cwd,
                             env=_env(cwd), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[str, str]:
+    """The output of a sweep subprocess; killed if it outlives ``timeout``."""
+    try:
+        return proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_a_sweep_on_a_running_cluster_equals_the_local_sweep(tmp_path, cluster):
@@ -122,7 +137,7 @@ def test_a_sweep_on_a_running_cluster_equals_the_local_sweep(tmp_path, cluster):
     E.run_experiment(tmp_path / "real.toml", tmp_path / "local", executor="sequential")
     proc = sweep_cli(["sweep", "real.toml", "--scheduler", cluster.address, "--out", "dask"],
                      tmp_path)
-    out, err = proc.communicate(timeout=300)
+    out, err = finish(proc)
     assert proc.returncode == 0, err
     assert "12 of 12 runs finished" in out
     got, ref = E.load(tmp_path / "dask"), E.load(tmp_path / "local")
@@ -152,10 +167,10 @@ def test_a_worker_killed_mid_sweep_loses_no_run(tmp_path, cluster):
             time.sleep(0.02)
         victim = sorted(busy)[0]
         os.kill(pids[victim], signal.SIGKILL)  # the worker process, not its nanny
-        out, err = proc.communicate(timeout=300)
+        assert proc.poll() is None  # the sweep had work left when the worker died
+        out, err = finish(proc)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        finish(proc, 0.1) if proc.poll() is None else None
     assert proc.returncode == 0, err
     assert "400 of 400 runs finished" in out
     runs = E.load(tmp_path / "out")["runs"]
@@ -180,11 +195,11 @@ def test_a_worker_with_other_code_is_refused_before_any_run(tmp_path):
         (tmp_path / "real.toml").write_text(REAL)
         proc = sweep_cli(["sweep", "real.toml", "--scheduler", c.address, "--out", "out"],
                          tmp_path)
-        out, err = proc.communicate(timeout=300)
+        out, err = finish(proc)
     finally:
         c.close()
     assert proc.returncode == 2, (out, err)
-    assert "1 of 1 Dask worker(s) run other code" in err
+    assert "1 of 1 Dask worker(s) run other code than this process" in err
     assert "files differ: model/scenarios.py" in err and "Traceback" not in err
     assert E.status(tmp_path / "out")["done"] == 0
 
@@ -208,10 +223,25 @@ def test_a_chunk_sent_to_a_worker_with_other_code_is_refused():
     assert ok[0][0]["status"] == "ok"
 
 
+FAILING = """
+[experiment]
+name = "failing"
+run_fn = "experiments.testing:failing_simulate"
+steps = 5
+seed = 3
+
+[factors]
+caseload_cap = [32, 60]
+
+[replications]
+n = 2
+"""
+
+
 def test_resume_refuses_changed_code_unless_allowed(tmp_path, capsys):
-    (tmp_path / "slow.toml").write_text(SLOW.replace("n = 40", "n = 2"))
+    (tmp_path / "failing.toml").write_text(FAILING)  # caseload 60 fails: 2 runs to retry
     out = tmp_path / "out"
-    E.run_experiment(tmp_path / "slow.toml", out, executor="sequential")
+    E.run_experiment(tmp_path / "failing.toml", out, executor="sequential")
     # the manifest as a sweep started by another version of the model would have left it
     m = json.loads((out / "manifest.json").read_text())
     m["code"]["files"]["model/submodels.py"] = "0" * 16
@@ -222,13 +252,21 @@ def test_resume_refuses_changed_code_unless_allowed(tmp_path, capsys):
         E.resume(out, executor="sequential")
     from experiments import cli
 
-    assert cli.main(["resume", str(out)]) == 2
+    assert cli.main(["resume", str(out), "--retry-failed"]) == 2
     assert "--allow-code-change" in capsys.readouterr().err
-    assert cli.main(["resume", str(out), "--allow-code-change"]) == 0
+    assert E.analyse(out).warnings == ["2 run(s) failed; the numbers in this report are from "
+                                       "the successful runs only (errors and tracebacks: runs "
+                                       "table, status = 'failed')."]
+    # a session that runs nothing with the new code does not make two versions
+    assert cli.main(["resume", str(out), "--allow-code-change"]) == 1  # 2 failed runs remain
+    assert not any("versions of the code" in w for w in E.analyse(out).warnings)
+    # the failed runs run again (and fail again) with the new code: now there are two
+    assert cli.main(["resume", str(out), "--retry-failed", "--allow-code-change"]) == 1
     m = E.load(out)["manifest"]
     assert m["sessions"][-1]["code_digest"] == code_fingerprint(m["run_fn"])["digest"]
+    assert m["sessions"][-1]["code_change"] == "files differ: model/submodels.py"
     warnings = E.analyse(out).warnings
-    assert any("come from 2 versions of the code" in w and "session(s) 2 of 2" in w
+    assert any("come from 2 versions of the code" in w and "session(s) 3 of 3" in w
                for w in warnings), warnings
 
 
@@ -238,12 +276,13 @@ def test_a_worker_that_cannot_load_the_code_is_one_line():
     from experiments.runner import _worker_fingerprints
 
     class NoCarepathClient:
-        def run(self, fn, *args):
-            raise ModuleNotFoundError("No module named 'experiments'")
+        def run(self, fn, *args):  # what distributed raises for a worker without carepath
+            raise Exception("ModuleNotFoundError(\"No module named 'experiments'\")")
 
     with pytest.raises(ExperimentError, match=r"key '--scheduler': a Dask worker could not load "
-                                              r"the sweep's code \(ModuleNotFoundError: No module "
-                                              r"named 'experiments'\).*carepath installed"):
+                                              r"the sweep's code \(Exception: ModuleNotFound"
+                                              r"Error\(\"No module named 'experiments'\"\)\)"
+                                              r".*same checkout and package versions"):
         _worker_fingerprints(NoCarepathClient(), "model.run:simulate")
 
 
@@ -267,3 +306,28 @@ def test_the_fingerprint_covers_every_model_module_a_run_imports():
     assert {"model/kernels.py", "model/submodels.py", "experiments/worker.py",
             "experiments/design.py"} <= files
     assert not {"model/app.py", "model/plots.py", "model/cli.py"} & files
+
+
+def test_a_process_whose_files_changed_after_it_loaded_them_is_refused(tmp_path):
+    """As in a notebook: the code is loaded, then a model file is edited on disk, then a sweep
+    starts. New worker processes would import the edited file while the manifest recorded the
+    loaded one, so the sweep is refused with 'restart'."""
+    copy = tmp_path / "checkout"
+    for pkg in ("model", "experiments"):
+        shutil.copytree(REPO / pkg, copy / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "s.toml").write_text(SLOW.replace("n = 40", "n = 1"))
+    code = ("import experiments as E, sys; from experiments.errors import ExperimentError\n"
+            "E.run_experiment(sys.argv[1], sys.argv[2] + '/a', executor='sequential')\n"
+            "open('model/scenarios.py', 'a').write('# edited\\n')\n"
+            "try:\n"
+            "    E.run_experiment(sys.argv[1], sys.argv[2] + '/b', executor='process')\n"
+            "except ExperimentError as exc:\n"
+            "    print(exc)\n")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "s.toml"), str(tmp_path)],
+                       cwd=copy, env=_env(tmp_path, copy), text=True, capture_output=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert ("the code's files changed after this process loaded them (files differ: "
+            "model/scenarios.py)") in r.stdout
+    assert "restart the Python process" in r.stdout
+    assert not (tmp_path / "b").exists()  # refused before the directory was made
