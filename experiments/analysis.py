@@ -292,14 +292,14 @@ def code_warnings(manifest: dict[str, Any]) -> list[str]:
     ``--allow-code-change``; :func:`experiments.runner.check_resumed_code`)."""
     first = (manifest.get("code") or {}).get("digest")
     sessions = manifest.get("sessions", [])
-    # a session that ran runs: ``ran`` is written when it ends; a killed one (no end) may have
-    ran = [s.get("ran") or not s.get("finished_at") for s in sessions]
-    digests = [s.get("code_digest") for s, r in zip(sessions, ran) if r]
-    changed = [i + 1 for i, (s, r) in enumerate(zip(sessions, ran))
-               if r and first and s.get("code_digest") not in (None, first)]
-    if not changed:
+    # sessions that ran runs (``ran`` is written when a session ends; a killed one may have)
+    # and the code they ran with
+    ran_with = {i + 1: s["code_digest"] for i, s in enumerate(sessions)
+                if s.get("code_digest") and (s.get("ran") or not s.get("finished_at"))}
+    changed = [i for i, digest in ran_with.items() if digest != first]
+    if not first or not changed:
         return []
-    return [f"the runs of this sweep come from {len({first, *digests} - {None})} versions of the "
+    return [f"the runs of this sweep come from {len({first, *ran_with.values()})} versions of the "
             f"code: session(s) {', '.join(map(str, changed))} of {len(sessions)} ran runs with "
             "changed code (resumed with --allow-code-change; manifest.json, sessions, "
             "code_change says what changed). Differences between points may be differences "

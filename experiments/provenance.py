@@ -9,12 +9,15 @@ manifest (:func:`code_fingerprint`), and
   Dask worker on another machine with an older checkout or other package versions stops the
   sweep with the files and versions that differ, instead of mixing its runs into the table;
 - ``resume`` refuses a directory whose recorded fingerprint differs from the code installed
-  now, unless told to go on (``--allow-code-change``, recorded in the manifest).
+  now, unless told to go on (``--allow-code-change``, recorded in the manifest);
+- a sweep is refused from a process whose files changed on disk after it loaded them
+  (:func:`check_loaded_code`).
 
-The fingerprint covers the files a run executes: every module of the ``model`` package except
-the browser view, plotting and command-line modules (:data:`NOT_RUN`), the worker and design
-modules of ``experiments``, and the run function's own module when it lives elsewhere. Editing
-the report code, the docs or a notebook does not change it.
+The fingerprint covers the files that decide a run or which runs are planned: every module of
+the ``model`` package except the browser view, plotting, command-line and doc modules
+(:data:`NOT_RUN`), :data:`EXPERIMENT_SOURCES`, and the run function's own module when it lives
+elsewhere. Editing the report code, the docs or a notebook does not change it. The project's
+files are hashed when this module is first imported, which is the code as the process loaded it.
 """
 
 from __future__ import annotations
@@ -117,24 +120,18 @@ def _fingerprint(files: dict[str, str], pkgs: dict[str, str]) -> dict[str, Any]:
     return {"digest": hashlib.sha256(blob).hexdigest()[:16], "files": files, "packages": pkgs}
 
 
-@functools.lru_cache(maxsize=1)
-def _loaded_project() -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
-    """The project files' hashes and the packages, once per process: when this module is first
-    imported (the fork server of a process pool imports it before forking its workers)."""
-    return tuple(_hashes(_project_files()).items()), tuple(_packages().items())
+#: The project files' hashes and the result packages, taken when this module is first imported
+#: (a process pool's fork server imports it before forking its workers).
+_LOADED = (_hashes(_project_files()), _packages())
 
 
 @functools.lru_cache(maxsize=8)
-def _loaded_run_module(run_fn: str | None) -> tuple[tuple[str, str], ...]:
-    return tuple(_hashes(_run_module_file(run_fn)).items())
-
-
 def code_fingerprint(run_fn: str | None = None) -> dict[str, Any]:
     """The fingerprint of the code a run executes, as this process loaded it: a digest, each
-    file's hash and the result packages' versions. The project's files are hashed once per
-    process, when this module is imported; the run function's own module at first use."""
-    files, pkgs = _loaded_project()
-    return _fingerprint(dict(files + _loaded_run_module(run_fn)), dict(pkgs))
+    file's hash and the result packages' versions (:data:`_LOADED`; the run function's own
+    module is hashed at first use). Cached: every task compares it, so treat it as read-only."""
+    files, pkgs = _LOADED
+    return _fingerprint(files | _hashes(_run_module_file(run_fn)), dict(pkgs))
 
 
 def code_on_disk(run_fn: str | None = None) -> dict[str, Any]:
@@ -193,5 +190,3 @@ def check_code(expected: dict[str, Any] | None, run_fn: str | None) -> None:
             allowed=SAME_CODE + "; finished runs are saved: fix the worker, then carepath "
                                 "resume DIR")
 
-
-_loaded_project()  # at import: the code as this process loads it

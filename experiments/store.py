@@ -206,14 +206,14 @@ class Store:
 
     def read_manifest(self) -> dict[str, Any]:
         try:
-            return json.loads((self.root / MANIFEST).read_text(encoding="utf-8"))
+            return json.loads(self.manifest_path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise ExperimentError(f"cannot read manifest.json ({exc})", file=str(self.root)) \
                 from None
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         data = json.dumps(manifest, indent=2, sort_keys=False, default=str) + "\n"
-        atomic_write_bytes(self.root / MANIFEST, data.encode("utf-8"))
+        atomic_write_bytes(self.manifest_path, data.encode("utf-8"))
 
     @property
     def spec_path(self) -> Path:

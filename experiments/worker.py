@@ -6,7 +6,6 @@ storage or plotting code, so starting a worker is cheap.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import math
 import time
@@ -79,11 +78,11 @@ def init_worker(run_fn: str, strict: bool = False) -> dict[str, Any]:
     fingerprint of this worker (:func:`provenance.code_fingerprint`). ``strict`` (a Dask
     worker, whose environment may differ from the sweep's): a run function that cannot be
     imported raises; else the first run records the error."""
-    if strict:
+    try:
         resolve_run_fn(run_fn)
-    else:
-        with contextlib.suppress(ExperimentError):
-            resolve_run_fn(run_fn)
+    except ExperimentError:
+        if strict:
+            raise
     return code_fingerprint(run_fn or None)
 
 

@@ -24,7 +24,7 @@ from experiments.errors import ExperimentError
 from experiments.provenance import code_fingerprint
 
 # 10 points x 40 replications of a ~20 ms run: long enough to kill a worker half-way
-from .test_experiments_cli import SLOW, comparable
+from .test_experiments_cli import SLOW, _env, comparable
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -53,11 +53,11 @@ timeseries_every = 4
 """
 
 
-def _env(tmp: Path, pythonpath: Path = REPO) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(pythonpath) + os.pathsep + env.get("PYTHONPATH", "")
-    env["MPLCONFIGDIR"] = str(tmp / "mpl")
-    return env
+def checkout_copy(dest: Path) -> Path:
+    """A copy of the checkout's code (as on another machine), without compiled caches."""
+    for pkg in ("model", "experiments"):
+        shutil.copytree(REPO / pkg, dest / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
 
 
 class Cluster:
@@ -185,9 +185,7 @@ def test_a_worker_killed_mid_sweep_loses_no_run(tmp_path, cluster):
 def test_a_worker_with_other_code_is_refused_before_any_run(tmp_path):
     """A worker started from a copy of the checkout with one edited model file (as on a
     machine whose copy was not updated): the sweep stops at once, naming the file."""
-    copy = tmp_path / "other-checkout"
-    for pkg in ("model", "experiments"):
-        shutil.copytree(REPO / pkg, copy / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    copy = checkout_copy(tmp_path / "other-checkout")
     with open(copy / "model" / "scenarios.py", "a") as fh:
         fh.write("\n# edited on this machine only\n")
     c = Cluster(tmp_path, n=1, worker_code=copy)
@@ -312,9 +310,7 @@ def test_a_process_whose_files_changed_after_it_loaded_them_is_refused(tmp_path)
     """As in a notebook: the code is loaded, then a model file is edited on disk, then a sweep
     starts. New worker processes would import the edited file while the manifest recorded the
     loaded one, so the sweep is refused with 'restart'."""
-    copy = tmp_path / "checkout"
-    for pkg in ("model", "experiments"):
-        shutil.copytree(REPO / pkg, copy / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    copy = checkout_copy(tmp_path / "checkout")
     (tmp_path / "s.toml").write_text(SLOW.replace("n = 40", "n = 1"))
     code = ("import experiments as E, sys; from experiments.errors import ExperimentError\n"
             "E.run_experiment(sys.argv[1], sys.argv[2] + '/a', executor='sequential')\n"

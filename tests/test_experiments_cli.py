@@ -54,9 +54,10 @@ n = 40
 """
 
 
-def _env(tmp_path):
+def _env(tmp_path, pythonpath: Path = REPO):
+    """The environment of a subprocess that imports carepath from ``pythonpath``."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = str(pythonpath) + os.pathsep + env.get("PYTHONPATH", "")
     env["MPLCONFIGDIR"] = str(tmp_path / "mpl")
     return env
 
